@@ -1,0 +1,45 @@
+"""Squall: serverless Python on machines you own, with Modal's API.
+
+Public names are exported lazily so `import squall` stays fast inside every container.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "App": "squall.sdk.app",
+    "Function": "squall.sdk.function",
+    "FunctionCall": "squall.sdk.function",
+    "Cls": "squall.sdk.cls",
+    "Image": "squall.sdk.image",
+    "Retries": "squall.sdk.retries",
+    "enter": "squall.sdk.partial",
+    "exit": "squall.sdk.partial",
+    "method": "squall.sdk.partial",
+    "concurrent": "squall.sdk.partial",
+    "batched": "squall.sdk.partial",
+    "parameter": "squall.sdk.partial",
+    "current_input_id": "squall.sdk.runtime_info",
+    "current_function_call_id": "squall.sdk.runtime_info",
+    "is_local": "squall.sdk.runtime_info",
+    "exception": "squall.exception",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'squall' has no attribute {name!r}")
+    mod = importlib.import_module(module)
+    value = mod if name == "exception" else getattr(mod, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

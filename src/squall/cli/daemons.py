@@ -1,0 +1,62 @@
+"""`squall server` and `squall worker`: the long-lived daemons of a team or cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pathlib
+import signal
+
+import click
+
+from squall import config
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=config.DEFAULT_PORT, show_default=True, type=int)
+@click.option("--db-url", default=None, help="SQLAlchemy URL (default: SQLite under SQUALL_HOME)")
+@click.option("--ready-file", type=click.Path(path_type=pathlib.Path), default=None, help="write the URL here once listening")
+def server(host: str, port: int, db_url: str | None, ready_file: pathlib.Path | None) -> None:
+    """Run the control plane."""
+    from squall.server.main import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    asyncio.run(serve(config.squall_home(), host, port, db_url, ready_file))
+
+
+@click.command()
+@click.option("--server", "server_url", envvar=config.ENV_SERVER_URL, required=True, help="the control plane's URL")
+@click.option("--token", envvar=config.ENV_TOKEN, default=None, help="the server's token (default: the local server's)")
+@click.option("--runtime", default=None, help="comma-separated runtimes, the default first: runc, gvisor, process")
+@click.option("--worker-id", default=None)
+def worker(server_url: str, token: str | None, runtime: str | None, worker_id: str | None) -> None:
+    """Run a worker that takes containers from the control plane."""
+    from squall.cli.embedded import default_runtimes
+    from squall.client.client import resolve_server
+    from squall.worker.worker import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    token = token or resolve_server()[1]
+    if not token:
+        raise click.ClickException("no token: pass --token or set SQUALL_TOKEN (the server prints where its token is)")
+    runtimes = runtime.split(",") if runtime else default_runtimes()
+    w = Worker(config.squall_home(), server_url, token, runtimes, worker_id)
+    w.prepare(progress=lambda line: click.echo(line, err=True))
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        task = asyncio.create_task(w.run())
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(w.stop()))
+        await task
+
+    asyncio.run(go())
+
+
+@click.command()
+def token() -> None:
+    """Print the local server's token (give it to workers and clients as SQUALL_TOKEN)."""
+    from squall.server.auth import load_or_create_token
+
+    click.echo(load_or_create_token(config.squall_home() / "server" / "token"))

@@ -1,0 +1,45 @@
+"""The `squall` command."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from squall import __version__
+
+
+@click.group()
+@click.version_option(__version__, prog_name="squall")
+def cli() -> None:
+    """Squall: serverless Python on machines you own."""
+
+
+def _register() -> None:
+    from squall.cli.app import app
+    from squall.cli.container import container
+    from squall.cli.daemons import server, token, worker
+    from squall.cli.run import run
+
+    for command in (run, app, container, server, worker, token):
+        cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    from squall.exception import Error
+
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except Error as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

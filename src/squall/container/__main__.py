@@ -1,0 +1,3 @@
+from squall.container.agent import main
+
+main()

@@ -1,0 +1,1 @@
+"""Images: base root filesystems, layers and the layer cache."""

@@ -1,0 +1,88 @@
+"""The runtime interface: how a worker starts, watches and stops one container.
+
+Each implementation (gvisor, runc, process) declares what it can do through
+capability flags; callers branch on the flags, never on the class.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import dataclasses
+from pathlib import Path
+
+
+class RuntimeUnavailableError(RuntimeError):
+    """The runtime's binary or a kernel feature it needs is missing.
+
+    The message says how to install what is missing.
+    """
+
+
+@dataclasses.dataclass(frozen=True)
+class Capabilities:
+    isolation: bool  # False only for `process`: user code shares the host
+    cgroup_limits: bool  # CPU / memory / pids limits are enforced
+    checkpoint: bool  # memory snapshots (runsc checkpoint / restore)
+
+
+@dataclasses.dataclass(frozen=True)
+class Mount:
+    source: Path  # host path (file, directory or unix socket)
+    target: str  # absolute path inside the container
+    read_only: bool = True
+
+
+@dataclasses.dataclass
+class ContainerSpec:
+    container_id: str
+    rootfs: Path  # the image's root filesystem; never written to
+    argv: list[str]
+    env: dict[str, str]
+    mounts: list[Mount] = dataclasses.field(default_factory=list)
+    workdir: str = "/"
+    cpu_limit: float = 1.0  # cores
+    memory_limit_mb: int = 512
+    pids_limit: int = 512
+    network: bool = False  # False: own network namespace with loopback only
+
+
+@dataclasses.dataclass(frozen=True)
+class ExitStatus:
+    exit_code: int  # negative: killed by that signal
+    oom_killed: bool = False  # the memory limit was hit and the kernel killed it
+
+
+class Container(abc.ABC):
+    """A started container. stdout/stderr are the main process's output."""
+
+    container_id: str
+    stdout: asyncio.StreamReader
+    stderr: asyncio.StreamReader
+    # wall-clock (time.time()) marks of the start phases: "rootfs_ready", "process_started"
+    timings: dict[str, float]
+
+    @abc.abstractmethod
+    async def wait(self) -> ExitStatus:
+        """Wait for the main process to exit, release every resource, say how it ended."""
+
+    @abc.abstractmethod
+    async def kill(self) -> None:
+        """Stop the container now (SIGKILL); wait() then returns."""
+
+
+class Runtime(abc.ABC):
+    name: str
+    capabilities: Capabilities
+
+    @abc.abstractmethod
+    def check_available(self) -> None:
+        """Raise RuntimeUnavailableError (saying how to install) if this runtime cannot run here."""
+
+    @abc.abstractmethod
+    async def start(self, spec: ContainerSpec) -> Container:
+        """Prepare the root filesystem and start spec.argv inside it."""
+
+    @abc.abstractmethod
+    async def cleanup_orphans(self) -> None:
+        """Kill and remove containers a previous, crashed worker left behind."""

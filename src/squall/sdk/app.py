@@ -1,0 +1,230 @@
+"""App: a named group of functions and classes, and the `app.run()` that makes them live."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import inspect
+import io
+import pathlib
+import sys
+import tarfile
+
+from squall._proto.squall.v1 import api_pb2
+from squall._proto.squall.v1 import common_pb2 as pb
+from squall.exception import InvalidError
+from squall.sdk._sync import run_sync
+from squall.sdk.cls import Cls, method_names
+from squall.sdk.function import Function, build_options, is_generator_function
+from squall.sdk.image import Image
+
+
+@dataclasses.dataclass
+class _Running:
+    app_id: str
+    client: object
+
+
+@dataclasses.dataclass(frozen=True)
+class CodeMount:
+    """The user's code as containers see it: one file, or the top package directory."""
+
+    module_name: str
+    mount_name: str
+    host_path: pathlib.Path
+
+    @staticmethod
+    def of(obj) -> CodeMount:
+        module = sys.modules.get(obj.__module__)
+        path = getattr(module, "__file__", None)
+        if not path:
+            raise InvalidError(f"{obj.__qualname__} is defined in {obj.__module__!r}, which has no file; define it in a .py file")
+        path = pathlib.Path(path).resolve()
+        module_name = obj.__module__
+        if module_name == "__main__" or module_name.startswith("squall_app_"):
+            module_name = getattr(module, "__squall_module_name__", path.stem)
+        if (path.parent / "__init__.py").exists():
+            top = path.parent
+            while (top.parent / "__init__.py").exists():
+                top = top.parent
+            parts = path.relative_to(top.parent).with_suffix("").parts
+            module_name = ".".join(p for p in parts if p != "__init__")
+            return CodeMount(module_name, top.name, top)
+        return CodeMount(module_name, path.name, path)
+
+    def tarball(self) -> bytes:
+        """A deterministic tar (sorted, zeroed times) so unchanged code has the same digest."""
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            paths = [self.host_path] if self.host_path.is_file() else sorted(
+                p for p in self.host_path.rglob("*") if "__pycache__" not in p.parts and not p.name.endswith(".pyc")
+            )
+            for p in paths:
+                arc = self.mount_name if p == self.host_path else f"{self.mount_name}/{p.relative_to(self.host_path)}"
+                info = tar.gettarinfo(str(p), arcname=arc)
+                info.mtime = 0
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                if info.isfile():
+                    with open(p, "rb") as f:
+                        tar.addfile(info, f)
+                elif info.isdir():
+                    tar.addfile(info)
+        return buf.getvalue()
+
+
+class App:
+    def __init__(self, name: str | None = None, *, image: Image | None = None, secrets=(), volumes=None, tags=None, include_source=None):
+        if name is not None and (not isinstance(name, str) or not name or len(name) > 64):
+            raise InvalidError(f"App name {name!r}: give a string of 1 to 64 characters")
+        self.name = name
+        self.image = image
+        self._functions: dict[str, Function] = {}
+        self._classes: dict[str, Cls] = {}
+        self._local_entrypoints: dict[str, object] = {}
+        self._running: _Running | None = None
+        self.app_id: str | None = None
+
+    def __repr__(self) -> str:
+        return f"App({self.name!r})"
+
+    @property
+    def registered_functions(self) -> dict[str, Function]:
+        return dict(self._functions)
+
+    @property
+    def registered_classes(self) -> dict[str, Cls]:
+        return dict(self._classes)
+
+    @property
+    def registered_entrypoints(self) -> dict[str, object]:
+        return dict(self._local_entrypoints)
+
+    # -- decorators ----------------------------------------------------------------------------
+    def function(self, _warn_parentheses=None, *, image: Image | None = None, name: str | None = None, serialized: bool = False, **options):
+        if _warn_parentheses is not None:
+            raise InvalidError("use @app.function() with parentheses")
+        if serialized:
+            raise InvalidError("serialized=True is not supported yet: define the function at module level in a file")
+        for bad in ("secrets", "volumes", "schedule", "region", "cloud", "enable_memory_snapshot", "ephemeral_disk"):
+            if options.get(bad):
+                raise InvalidError(f"@app.function({bad}=...) is not supported yet in this squall build")
+            options.pop(bad, None)
+        base_options = dict(options)
+
+        def deco(raw_f):
+            if isinstance(raw_f, Function):
+                raise InvalidError(f"{raw_f._name} is already a squall Function; apply @app.function() once")
+            if not callable(raw_f) or inspect.isclass(raw_f):
+                raise InvalidError(f"@app.function() decorates a function, not {raw_f!r}; use @app.cls() for classes")
+            opts = build_options(
+                is_generator=is_generator_function(raw_f), concurrent=getattr(raw_f, "__squall_concurrent__", None),
+                batched=getattr(raw_f, "__squall_batched__", None), **base_options,
+            )
+            if "<locals>" in raw_f.__qualname__:
+                raise InvalidError(f"{raw_f.__qualname__} is defined inside another function; define it at module level so containers can import it")
+            fname = name or raw_f.__name__
+            definition = self._definition(raw_f, raw_f.__qualname__, fname, image, opts, is_class=False)
+            fn = Function(self, raw_f, fname, definition)
+            self._register(fname, fn)
+            return fn
+
+        return deco
+
+    def cls(self, _warn_parentheses=None, *, image: Image | None = None, serialized: bool = False, **options):
+        if _warn_parentheses is not None:
+            raise InvalidError("use @app.cls() with parentheses")
+        for bad in ("secrets", "volumes", "region", "cloud", "enable_memory_snapshot", "ephemeral_disk"):
+            if options.get(bad):
+                raise InvalidError(f"@app.cls({bad}=...) is not supported yet in this squall build")
+            options.pop(bad, None)
+
+        def deco(user_cls):
+            if not inspect.isclass(user_cls):
+                raise InvalidError(f"@app.cls() decorates a class, not {user_cls!r}")
+            if not method_names(user_cls):
+                raise InvalidError(f"class {user_cls.__name__} has no @squall.method(); mark the methods callers may call")
+            opts = build_options(
+                concurrent=getattr(user_cls, "__squall_concurrent__", None), batched=getattr(user_cls, "__squall_batched__", None), **options
+            )
+            definition = self._definition(user_cls, user_cls.__qualname__, f"{user_cls.__name__}.*", image, opts, is_class=True)
+            class_fn = Function(self, None, user_cls.__name__, definition)
+            c = Cls(self, user_cls, class_fn)
+            self._register(user_cls.__name__, class_fn)
+            self._classes[user_cls.__name__] = c
+            return c
+
+        return deco
+
+    def local_entrypoint(self, _warn_parentheses=None, *, name: str | None = None):
+        if _warn_parentheses is not None:
+            raise InvalidError("use @app.local_entrypoint() with parentheses")
+
+        def deco(fn):
+            self._local_entrypoints[name or fn.__name__] = fn
+            return fn
+
+        return deco
+
+    def _definition(self, obj, qualname: str, function_name: str, image: Image | None, opts: pb.FunctionOptions, is_class: bool) -> pb.FunctionDefinition:
+        image = image or self.image or Image.debian_slim()
+        mount = CodeMount.of(obj)
+        return pb.FunctionDefinition(
+            module_name=mount.module_name, qualname=qualname, is_class=is_class, mount_name=mount.mount_name, image_id=image.image_id,
+            options=opts, app_name=self.name or "", function_name=function_name,
+        )
+
+    def _register(self, name: str, fn: Function) -> None:
+        if name in self._functions:
+            raise InvalidError(f"app {self.name!r} already has a function named {name!r}; pass name= to one of them")
+        self._functions[name] = fn
+
+    # -- running -------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def run(self, *, detach: bool = False):
+        """Create an ephemeral app on the server, register the functions; stop it on exit."""
+        if self._running is not None:
+            raise InvalidError(f"app {self.name!r} is already running")
+        run_sync(self._start(ephemeral=True))
+        try:
+            yield self
+        finally:
+            if not detach:
+                run_sync(self._stop())
+
+    async def _start(self, ephemeral: bool) -> None:
+        from squall.client.client import get_client
+
+        client = await get_client()
+        resp = await client.call("AppCreate", api_pb2.AppCreateRequest(name=self.name or "app", ephemeral=ephemeral))
+        self.app_id = resp.app_id
+        digests: dict[CodeMount, str] = {}
+        for fname, fn in self._functions.items():
+            mount = CodeMount.of(fn._squall_raw or self._classes[fname]._squall_raw)
+            if mount not in digests:
+                digests[mount] = await _upload(client, mount.tarball())
+            fn._definition.mount_digest = digests[mount]
+            created = await client.call("FunctionCreate", api_pb2.FunctionCreateRequest(app_id=self.app_id, name=fname, definition=fn._definition))
+            fn._function_id = created.function_id
+        self._running = _Running(self.app_id, client)
+
+    async def _stop(self) -> None:
+        running, self._running = self._running, None
+        if running is not None:
+            await running.client.call("AppStop", api_pb2.AppStopRequest(app_id=running.app_id))
+        for fn in self._functions.values():
+            fn._function_id = None
+
+
+async def _upload(client, data: bytes) -> str:
+    digest = hashlib.sha256(data).hexdigest()
+    if (await client.call("BlobHas", api_pb2.BlobRef(digest=digest))).exists:
+        return digest
+
+    async def chunks():
+        for i in range(0, max(1, len(data)), 1024 * 1024):
+            yield api_pb2.BlobChunk(digest=digest, data=data[i : i + 1024 * 1024])
+
+    await client.stub.BlobPut(chunks(), metadata=client.metadata)
+    return digest

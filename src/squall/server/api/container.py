@@ -1,0 +1,38 @@
+"""The ContainerService: what the agent inside each container calls. Its token names the container."""
+
+from __future__ import annotations
+
+import grpc
+
+from squall._proto.squall.v1 import container_pb2, container_pb2_grpc
+from squall.server.control import ContainerRec, ControlPlane
+
+MAX_WAIT_S = 30.0
+
+
+class ContainerServicer(container_pb2_grpc.ContainerServiceServicer):
+    def __init__(self, cp: ControlPlane):
+        self.cp = cp
+
+    async def _container(self, context) -> ContainerRec:
+        token = dict(context.invocation_metadata()).get("x-squall-container-token", "")
+        c = self.cp.container_for_token(token)
+        if c is None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "unknown or expired container token")
+        return c
+
+    async def ContainerHello(self, request, context):
+        c = await self._container(context)
+        self.cp.container_hello(c, dict(request.timings), request.init_failed, request.init_result)
+        fn = self.cp.functions[c.function_id]
+        return container_pb2.ContainerHelloResponse(container_id=c.container_id, function_id=c.function_id, definition=fn.definition)
+
+    async def GetInputs(self, request, context):
+        c = await self._container(context)
+        inputs, shutdown = await self.cp.get_inputs(c, max(1, request.max), min(request.wait_s, MAX_WAIT_S))
+        return container_pb2.GetInputsResponse(inputs=inputs, shutdown=shutdown, cancelled_input_ids=self.cp.cancelled_inputs(c))
+
+    async def PutOutputs(self, request, context):
+        c = await self._container(context)
+        self.cp.put_outputs(c, list(request.outputs))
+        return container_pb2.PutOutputsResponse(cancelled_input_ids=self.cp.cancelled_inputs(c))

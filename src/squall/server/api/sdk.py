@@ -1,0 +1,181 @@
+"""The Api service: what the SDK and CLI call."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import grpc
+
+from squall import __version__
+from squall._proto.squall.v1 import api_pb2, api_pb2_grpc
+from squall._proto.squall.v1 import common_pb2 as pb
+from squall.server.control import ControlPlane
+from squall.storage.blobs import LocalBlobStore
+
+MAX_WAIT_S = 55.0  # long-polls end before a client's default deadline
+
+
+class ApiServicer(api_pb2_grpc.ApiServicer):
+    def __init__(self, cp: ControlPlane, blobs: LocalBlobStore):
+        self.cp = cp
+        self.blobs = blobs
+
+    async def _app_id(self, id_or_name: str, context) -> str:
+        row = self.cp.store.find_app(id_or_name)
+        if row is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no app {id_or_name!r}; `squall app list` shows the apps")
+        return row.id
+
+    async def _function(self, function_id: str, context):
+        fn = self.cp.function(function_id)
+        if fn is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no function {function_id!r}")
+        return fn
+
+    async def _call(self, call_id: str, context):
+        call = self.cp.call(call_id)
+        if call is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no function call {call_id!r}")
+        return call
+
+    # -- apps ----------------------------------------------------------------------------------
+    async def AppCreate(self, request, context):
+        if not request.name:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "an app needs a name")
+        return api_pb2.AppCreateResponse(app_id=self.cp.create_app(request.name, request.ephemeral))
+
+    async def AppStop(self, request, context):
+        self.cp.stop_app(await self._app_id(request.app_id, context))
+        return api_pb2.Empty()
+
+    async def AppList(self, request, context):
+        counts: dict[str, int] = {}
+        for c in self.cp.containers.values():
+            fn = self.cp.functions.get(c.function_id)
+            if fn:
+                counts[fn.app_id] = counts.get(fn.app_id, 0) + 1
+        return api_pb2.AppListResponse(
+            apps=[
+                api_pb2.AppInfo(app_id=r.id, name=r.name, state=r.state, created_at=r.created_at, stopped_at=r.stopped_at or 0.0,
+                                num_containers=counts.get(r.id, 0), ephemeral=r.ephemeral)
+                for r in self.cp.store.list_apps()
+            ]
+        )
+
+    async def AppLogs(self, request, context):
+        app_id = await self._app_id(request.app_id, context)
+        after = request.after_seq
+        event = self.cp.log_events[app_id]
+        while True:
+            event.clear()
+            rows = self.cp.store.logs_after(app_id, after, request.container_id)
+            if rows:
+                after = rows[-1].seq
+                yield api_pb2.LogBatch(
+                    entries=[pb.LogEntry(container_id=r.container_id, stream=r.stream, text=r.text, ts=r.ts, function_name=r.function_name, seq=r.seq) for r in rows]
+                )
+                continue
+            stopped = app_id not in self.cp.running_apps
+            if not request.follow or stopped:
+                yield api_pb2.LogBatch(app_stopped=stopped)
+                return
+            try:
+                await asyncio.wait_for(event.wait(), 5.0)
+            except asyncio.TimeoutError:
+                pass
+
+    # -- blobs ---------------------------------------------------------------------------------
+    async def BlobHas(self, request, context):
+        return api_pb2.BlobHasResponse(exists=self.blobs.has(request.digest))
+
+    async def BlobPut(self, request_iterator, context):
+        chunks, expected = [], ""
+        async for chunk in request_iterator:
+            expected = expected or chunk.digest
+            chunks.append(chunk.data)
+        try:
+            digest = self.blobs.put_chunks(iter(chunks), expected)
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return api_pb2.BlobRef(digest=digest)
+
+    # -- functions -----------------------------------------------------------------------------
+    async def FunctionCreate(self, request, context):
+        await self._app_id(request.app_id, context)
+        d = request.definition
+        if d.mount_digest and not self.blobs.has(d.mount_digest):
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"code mount {d.mount_digest} was not uploaded")
+        return api_pb2.FunctionCreateResponse(function_id=self.cp.create_function(request.app_id, request.name, d))
+
+    async def FunctionBind(self, request, context):
+        parent = await self._function(request.function_id, context)
+        d = pb.FunctionDefinition()
+        d.CopyFrom(parent.definition)
+        d.class_params = request.class_params
+        fid = self.cp.create_function(parent.app_id, d.function_name, d, parent_id=parent.function_id)
+        return api_pb2.FunctionCreateResponse(function_id=fid)
+
+    async def FunctionCallCreate(self, request, context):
+        fn = await self._function(request.function_id, context)
+        if fn.app_id not in self.cp.running_apps:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"app {fn.app_id} is stopped; start it again with `squall run` or `squall deploy`")
+        call = self.cp.create_call(fn, request.kind, list(request.inputs))
+        outputs = []
+        if request.wait_s > 0:
+            outputs = await self.cp.wait_outputs(call, 0, min(request.wait_s, MAX_WAIT_S), 1000)
+        return api_pb2.FunctionCallCreateResponse(call_id=call.call_id, outputs=outputs)
+
+    async def FunctionPutInputs(self, request, context):
+        call = await self._call(request.call_id, context)
+        self.cp.add_inputs(call, list(request.inputs))
+        return api_pb2.Empty()
+
+    async def FunctionGetOutputs(self, request, context):
+        call = await self._call(request.call_id, context)
+        outs = await self.cp.wait_outputs(call, request.after_seq, min(request.timeout_s, MAX_WAIT_S), request.max or 1000)
+        return api_pb2.FunctionGetOutputsResponse(outputs=outs, last_seq=outs[-1].seq if outs else request.after_seq)
+
+    async def FunctionCallCancel(self, request, context):
+        self.cp.cancel_call(await self._call(request.call_id, context), request.terminate_containers)
+        return api_pb2.Empty()
+
+    async def FunctionGetStats(self, request, context):
+        backlog, runners, running = self.cp.stats(await self._function(request.function_id, context))
+        return api_pb2.FunctionStats(backlog=backlog, num_total_runners=runners, num_running_inputs=running)
+
+    async def FunctionUpdateAutoscaler(self, request, context):
+        fn = await self._function(request.function_id, context)
+        for field in request.fields:
+            if field not in ("min_containers", "max_containers", "buffer_containers", "scaledown_window_s"):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot update {field!r}")
+            setattr(fn.definition.options, field, getattr(request, field))
+        self.cp._kick.set()
+        return api_pb2.Empty()
+
+    # -- containers ----------------------------------------------------------------------------
+    async def ContainerList(self, request, context):
+        app_id = await self._app_id(request.app_id, context) if request.app_id else None
+        names = {fid: fn.definition.function_name for fid, fn in self.cp.functions.items()}
+        return api_pb2.ContainerListResponse(
+            containers=[
+                api_pb2.ContainerInfo(container_id=r.id, app_id=r.app_id, function_name=names.get(r.function_id, r.function_id), worker_id=r.worker_id,
+                                      state=r.state, created_at=r.created_at, stopped_at=r.stopped_at or 0.0, exit_reason=r.exit_reason or "",
+                                      timings=r.timings or {}, runtime=r.runtime)
+                for r in self.cp.store.list_containers(app_id)
+            ]
+        )
+
+    async def ContainerStop(self, request, context):
+        c = self.cp.containers.get(request.container_id)
+        if c is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no running container {request.container_id!r}; `squall container list` shows them")
+        self.cp.stop_container(c, "stopped by `squall container stop`")
+        return api_pb2.Empty()
+
+    async def ServerInfo(self, request, context):
+        return api_pb2.ServerInfoResponse(version=__version__, workers=sorted(self.cp.workers))
+
+
+def now() -> float:
+    return time.time()

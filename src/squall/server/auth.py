@@ -1,0 +1,52 @@
+"""Tokens: every request carries one. The server's token guards the Api and WorkerService;
+containers present their own short-lived token, valid only for the ContainerService."""
+
+from __future__ import annotations
+
+import hmac
+import os
+import pathlib
+import secrets
+
+import grpc
+
+CONTAINER_SERVICE_PREFIX = "/squall.v1.ContainerService/"
+
+
+def load_or_create_token(path: pathlib.Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token)
+    return token
+
+
+class TokenInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, token: str):
+        self._expected = f"Bearer {token}".encode()
+
+        async def deny(request, context):
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong token: set SQUALL_TOKEN, or run `squall token` on the server")
+
+        self._deny = grpc.unary_unary_rpc_method_handler(deny)
+
+    async def intercept_service(self, continuation, handler_call_details):
+        method = handler_call_details.method
+        if method.startswith(CONTAINER_SERVICE_PREFIX):
+            return await continuation(handler_call_details)  # the handler checks the container token
+        for key, value in handler_call_details.invocation_metadata or ():
+            if key == "authorization" and hmac.compare_digest(value.encode() if isinstance(value, str) else value, self._expected):
+                return await continuation(handler_call_details)
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        if handler.request_streaming or handler.response_streaming:
+            return grpc.stream_stream_rpc_method_handler(self._stream_denied)
+        return self._deny
+
+    async def _stream_denied(self, request_iterator, context):
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong token: set SQUALL_TOKEN, or run `squall token` on the server")
+        yield  # pragma: no cover - makes this an async generator

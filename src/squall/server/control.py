@@ -1,0 +1,553 @@
+"""The control plane's live state: queues of inputs per function, containers, workers.
+
+Every change is written to the Store before it is acknowledged; the in-memory view is
+rebuilt from the Store when the server starts, so a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import heapq
+import logging
+import math
+import secrets
+import time
+import uuid
+
+from squall import config
+from squall._proto.squall.v1 import common_pb2 as pb
+from squall._proto.squall.v1 import worker_pb2
+from squall.server import autoscaler, scheduler
+from squall.server.state.store import Store
+
+log = logging.getLogger("squall.server")
+
+FINAL_FAILURES = (pb.FAILURE, pb.TIMEOUT, pb.TERMINATED)
+# A function whose containers die before they ever start this many times in a row has its
+# waiting inputs failed, instead of crash-looping forever.
+MAX_START_FAILURES = 3
+
+
+def new_id(kind: str) -> str:
+    return config.ID_PREFIX[kind] + uuid.uuid4().hex[:20]
+
+
+@dataclasses.dataclass(eq=False)
+class InputRec:
+    input_id: str
+    call_id: str
+    idx: int
+    method: str
+    args: bytes
+    attempt: int = 0
+    available_at: float = 0.0
+    container_id: str | None = None
+
+    def __lt__(self, other: InputRec) -> bool:  # for the retry heap
+        return self.available_at < other.available_at
+
+    def to_proto(self) -> pb.Input:
+        return pb.Input(input_id=self.input_id, idx=self.idx, args=self.args, method_name=self.method, attempt=self.attempt, call_id=self.call_id)
+
+
+@dataclasses.dataclass(eq=False)
+class CallRec:
+    call_id: str
+    function_id: str
+    cancelled: bool = False
+    changed: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+
+
+@dataclasses.dataclass(eq=False)
+class ContainerRec:
+    container_id: str
+    function_id: str
+    worker_id: str
+    token: str
+    runtime: str
+    cpu: float
+    memory_mb: int
+    state: str = "scheduled"  # scheduled | running | stopping | stopped
+    created_at: float = dataclasses.field(default_factory=time.time)
+    last_active: float = dataclasses.field(default_factory=time.time)
+    running: set[str] = dataclasses.field(default_factory=set)
+    inputs_taken: int = 0
+    said_hello: bool = False
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(eq=False)
+class WorkerRec:
+    worker_id: str
+    cpu: float
+    memory_mb: int
+    runtimes: tuple[str, ...]
+    default_runtime: str
+    commands: asyncio.Queue = dataclasses.field(default_factory=asyncio.Queue)
+    containers: set[str] = dataclasses.field(default_factory=set)
+
+
+@dataclasses.dataclass(eq=False)
+class FunctionRec:
+    function_id: str
+    app_id: str
+    definition: pb.FunctionDefinition
+    pending: collections.deque = dataclasses.field(default_factory=collections.deque)
+    delayed: list = dataclasses.field(default_factory=list)  # heap of InputRec by available_at
+    running: dict[str, InputRec] = dataclasses.field(default_factory=dict)
+    containers: dict[str, ContainerRec] = dataclasses.field(default_factory=dict)
+    work: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    start_failures: int = 0
+
+    @property
+    def options(self) -> pb.FunctionOptions:
+        return self.definition.options
+
+    def policy(self) -> autoscaler.ScalingPolicy:
+        o = self.options
+        per = max(1, o.max_concurrent_inputs, o.batch_max_size)
+        return autoscaler.ScalingPolicy(o.min_containers, o.max_containers, o.buffer_containers, per)
+
+    def demand(self) -> int:
+        return len(self.pending) + len(self.running) + len(self.delayed)
+
+    def active(self) -> list[ContainerRec]:
+        return [c for c in self.containers.values() if c.state in ("scheduled", "running")]
+
+
+class ControlPlane:
+    def __init__(self, store: Store):
+        self.store = store
+        self.functions: dict[str, FunctionRec] = {}
+        self.calls: dict[str, CallRec] = {}
+        self.containers: dict[str, ContainerRec] = {}
+        self.tokens: dict[str, str] = {}  # container token -> container id
+        self.container_apps: dict[str, tuple[str, str]] = {}  # container id -> (app id, function name), kept after exit for late logs
+        self.workers: dict[str, WorkerRec] = {}
+        self.running_apps: set[str] = set()
+        self.log_events: dict[str, asyncio.Event] = collections.defaultdict(asyncio.Event)
+        self._kick = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def recover(self) -> None:
+        """Rebuild the live view from the Store: running apps, their functions, unfinished inputs."""
+        self.store.stop_stale_containers()
+        self.running_apps = {row.id for row in self.store.running_apps()}
+        for row in self.store.functions_of_apps(list(self.running_apps)):
+            self._load_function(row)
+        requeue = []
+        for row in self.store.unfinished_inputs():
+            fn = self.functions.get(row.function_id)
+            if fn is None:
+                continue
+            self.calls.setdefault(row.call_id, CallRec(row.call_id, row.function_id))
+            rec = InputRec(row.id, row.call_id, row.idx, row.method, row.args, row.attempt, row.available_at)
+            fn.pending.append(rec)
+            if row.status == "running":  # its container is gone with the old server process
+                requeue.append((rec.input_id, rec.attempt, 0.0))
+        self.store.requeue(requeue)
+        if requeue:
+            log.info("recovered %d inputs that were running when the control plane stopped", len(requeue))
+
+    def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._autoscale_loop()))
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _load_function(self, row) -> FunctionRec:
+        definition = pb.FunctionDefinition.FromString(row.definition)
+        fn = FunctionRec(row.id, row.app_id, definition)
+        self.functions[row.id] = fn
+        return fn
+
+    # -- apps and functions --------------------------------------------------------------------
+    def create_app(self, name: str, ephemeral: bool) -> str:
+        app_id = new_id("app")
+        self.store.create_app(app_id, name, ephemeral)
+        self.running_apps.add(app_id)
+        return app_id
+
+    def stop_app(self, app_id: str) -> None:
+        self.store.stop_app(app_id)
+        self.running_apps.discard(app_id)
+        for fn in [f for f in self.functions.values() if f.app_id == app_id]:
+            for c in list(fn.containers.values()):
+                self.stop_container(c, "app stopped")
+            self._fail_waiting(fn, pb.Result(status=pb.CANCELLED, exception_repr="the app was stopped before this input ran"))
+            fn.work.set()
+        self.log_events[app_id].set()
+
+    def create_function(self, app_id: str, name: str, definition: pb.FunctionDefinition, parent_id: str | None = None) -> str:
+        function_id = new_id("function")
+        self.store.create_function(function_id, app_id, name, definition.SerializeToString(), parent_id)
+        self.functions[function_id] = FunctionRec(function_id, app_id, definition)
+        return function_id
+
+    def function(self, function_id: str) -> FunctionRec | None:
+        fn = self.functions.get(function_id)
+        if fn is None:
+            row = self.store.get_function(function_id)
+            if row is not None:
+                fn = self._load_function(row)
+        return fn
+
+    # -- inputs --------------------------------------------------------------------------------
+    def _input_rows(self, fn: FunctionRec, call_id: str, inputs: list[pb.Input]) -> tuple[list[dict], list[InputRec]]:
+        now = time.time()
+        rows, recs = [], []
+        for inp in inputs:
+            rec = InputRec(new_id("input"), call_id, inp.idx, inp.method_name, inp.args)
+            recs.append(rec)
+            rows.append(
+                dict(id=rec.input_id, call_id=call_id, function_id=fn.function_id, idx=rec.idx, method=rec.method, args=rec.args,
+                     status="pending", attempt=0, available_at=0.0, created_at=now)
+            )
+        return rows, recs
+
+    def create_call(self, fn: FunctionRec, kind: int, inputs: list[pb.Input]) -> CallRec:
+        call = CallRec(new_id("call"), fn.function_id)
+        rows, recs = self._input_rows(fn, call.call_id, inputs)
+        self.store.create_call(call.call_id, fn.function_id, kind, rows)  # persisted before we answer
+        self.calls[call.call_id] = call
+        self._enqueue(fn, recs)
+        return call
+
+    def add_inputs(self, call: CallRec, inputs: list[pb.Input]) -> None:
+        fn = self.functions[call.function_id]
+        rows, recs = self._input_rows(fn, call.call_id, inputs)
+        self.store.add_inputs(rows)
+        self._enqueue(fn, recs)
+
+    def _enqueue(self, fn: FunctionRec, recs: list[InputRec]) -> None:
+        fn.pending.extend(recs)
+        fn.work.set()
+        self._kick.set()
+
+    def call(self, call_id: str) -> CallRec | None:
+        call = self.calls.get(call_id)
+        if call is None:
+            row = self.store.get_call(call_id)
+            if row is not None:
+                call = self.calls[call_id] = CallRec(call_id, row.function_id, row.cancelled)
+        return call
+
+    def cancel_call(self, call: CallRec, terminate_containers: bool) -> None:
+        call.cancelled = True
+        self.store.cancel_call(call.call_id)
+        fn = self.functions.get(call.function_id)
+        if fn is None:
+            return
+        result = pb.Result(status=pb.CANCELLED, exception_repr="the function call was cancelled")
+        dropped = [r for r in fn.pending if r.call_id == call.call_id] + [r for r in fn.delayed if r.call_id == call.call_id]
+        fn.pending = collections.deque(r for r in fn.pending if r.call_id != call.call_id)
+        fn.delayed = [r for r in fn.delayed if r.call_id != call.call_id]
+        heapq.heapify(fn.delayed)
+        running = [r for r in fn.running.values() if r.call_id == call.call_id]
+        self._record(fn, [(r, result, 0, True) for r in dropped + running])
+        if terminate_containers:
+            for cid in {r.container_id for r in running if r.container_id}:
+                if cid in self.containers:
+                    self.stop_container(self.containers[cid], "its input was cancelled")
+
+    def _fail_waiting(self, fn: FunctionRec, result: pb.Result) -> None:
+        waiting = list(fn.pending) + list(fn.delayed)
+        fn.pending.clear()
+        fn.delayed.clear()
+        self._record(fn, [(r, result, 0, True) for r in waiting])
+
+    # -- outputs -------------------------------------------------------------------------------
+    def _record(self, fn: FunctionRec, items: list[tuple[InputRec, pb.Result, int, bool]], requeued: list[InputRec] = ()) -> None:
+        """Persist outputs; items are (input, result, gen_index, is_final)."""
+        rows, finished = [], []
+        for rec, result, gen_index, final in items:
+            rows.append(dict(call_id=rec.call_id, input_id=rec.input_id, idx=rec.idx, gen_index=gen_index, attempt=rec.attempt, result=result.SerializeToString()))
+            if final:
+                finished.append(rec.input_id)
+                fn.running.pop(rec.input_id, None)
+                c = self.containers.get(rec.container_id or "")
+                if c is not None:
+                    c.running.discard(rec.input_id)
+        self.store.add_outputs(rows, finished, [(r.input_id, r.attempt, r.available_at) for r in requeued])
+        for call_id in {rec.call_id for rec, *_ in items}:
+            call = self.calls.get(call_id)
+            if call is not None:
+                call.changed.set()
+
+    def outputs_after(self, call_id: str, after_seq: int, limit: int) -> list[pb.Output]:
+        return [
+            pb.Output(input_id=r.input_id, idx=r.idx, result=pb.Result.FromString(r.result), seq=r.seq, gen_index=r.gen_index, attempt=r.attempt)
+            for r in self.store.outputs_after(call_id, after_seq, limit)
+        ]
+
+    async def wait_outputs(self, call: CallRec, after_seq: int, timeout: float, limit: int) -> list[pb.Output]:
+        deadline = time.monotonic() + timeout
+        while True:
+            call.changed.clear()
+            outs = self.outputs_after(call.call_id, after_seq, limit)
+            remaining = deadline - time.monotonic()
+            if outs or remaining <= 0:
+                return outs
+            try:
+                await asyncio.wait_for(call.changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+
+    def _retry_or_fail(self, fn: FunctionRec, rec: InputRec, result: pb.Result) -> tuple[list, list]:
+        """A failed attempt: back to the queue if retries remain, else a final output."""
+        o = fn.options
+        call = self.calls.get(rec.call_id)
+        if rec.attempt < o.max_retries and not (call and call.cancelled):
+            delay = min(o.initial_delay_s * (o.backoff_coefficient**rec.attempt), o.max_delay_s)
+            rec.attempt += 1
+            rec.available_at = time.time() + delay
+            rec.container_id = None
+            fn.running.pop(rec.input_id, None)
+            heapq.heappush(fn.delayed, rec)
+            self._kick.set()
+            return [], [rec]
+        return [(rec, result, 0, True)], []
+
+    # -- containers (called through the ContainerService) --------------------------------------
+    def container_for_token(self, token: str) -> ContainerRec | None:
+        cid = self.tokens.get(token)
+        return self.containers.get(cid) if cid else None
+
+    def container_hello(self, c: ContainerRec, timings: dict[str, float], init_failed: bool, init_result: pb.Result) -> None:
+        fn = self.functions[c.function_id]
+        c.said_hello = True
+        c.last_active = time.time()
+        c.timings.update(timings)
+        self.store.update_container(c.container_id, state="running" if not init_failed else "stopping", timings=dict(c.timings))
+        if init_failed:
+            # The container cannot run anything: fail what waits, rather than crash-loop.
+            self._fail_waiting(fn, init_result)
+            self.stop_container(c, "import or @enter failed")
+            return
+        c.state = "running" if c.state == "scheduled" else c.state
+        fn.start_failures = 0
+
+    async def get_inputs(self, c: ContainerRec, max_n: int, wait_s: float) -> tuple[list[pb.Input], bool]:
+        fn = self.functions[c.function_id]
+        deadline = time.monotonic() + wait_s
+        while True:
+            if c.state not in ("scheduled", "running") or fn.app_id not in self.running_apps:
+                return [], True
+            o = fn.options
+            if o.max_inputs and c.inputs_taken >= o.max_inputs:
+                if not c.running:
+                    c.state = "stopping"
+                    return [], True
+                return [], False
+            if fn.pending:
+                # Share a backlog fairly: take at most our part of it, but never less than one.
+                share = math.ceil(len(fn.pending) / max(1, len(fn.active())))
+                n = max(1, min(max_n, share, len(fn.pending)))
+                if o.max_inputs:
+                    n = min(n, o.max_inputs - c.inputs_taken)
+                taken = [fn.pending.popleft() for _ in range(n)]
+                live = [r for r in taken if not (self.calls.get(r.call_id) and self.calls[r.call_id].cancelled)]
+                for r in live:
+                    r.container_id = c.container_id
+                    fn.running[r.input_id] = r
+                    c.running.add(r.input_id)
+                if live and not c.inputs_taken:
+                    c.timings["first_input"] = time.time()
+                    self.store.update_container(c.container_id, timings=dict(c.timings))
+                c.inputs_taken += len(live)
+                c.last_active = time.time()
+                if live:
+                    self.store.mark_running([r.input_id for r in live], c.container_id)
+                    return [r.to_proto() for r in live], False
+                continue
+            idle_for = time.time() - c.last_active
+            if not c.running and idle_for >= o.scaledown_window_s and autoscaler.may_scale_down(fn.policy(), fn.demand(), len(fn.active())):
+                c.state = "stopping"
+                self.store.update_container(c.container_id, state="stopping")
+                return [], True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return [], False
+            fn.work.clear()
+            wake_for_scaledown = max(0.05, o.scaledown_window_s - idle_for) if not c.running else remaining
+            try:
+                await asyncio.wait_for(fn.work.wait(), min(remaining, wake_for_scaledown))
+            except asyncio.TimeoutError:
+                pass
+
+    def put_outputs(self, c: ContainerRec, outputs: list[pb.Output]) -> None:
+        fn = self.functions[c.function_id]
+        items, requeued = [], []
+        for out in outputs:
+            rec = fn.running.get(out.input_id)
+            if rec is None or rec.container_id != c.container_id:
+                continue  # cancelled, or already given to another container
+            status = out.result.status
+            if status == pb.GENERATOR_ITEM:
+                items.append((rec, out.result, out.gen_index, False))
+            elif status in (pb.FAILURE, pb.TIMEOUT):
+                more_items, more_requeued = self._retry_or_fail(fn, rec, out.result)
+                items += more_items
+                requeued += more_requeued
+                c.running.discard(rec.input_id)
+            else:
+                items.append((rec, out.result, out.gen_index, True))
+        c.last_active = time.time()
+        if items or requeued:
+            self._record(fn, items, requeued)
+        if requeued:
+            fn.work.set()
+
+    def cancelled_inputs(self, c: ContainerRec) -> list[str]:
+        fn = self.functions[c.function_id]
+        return [i for i in c.running if (r := fn.running.get(i)) and (call := self.calls.get(r.call_id)) and call.cancelled]
+
+    # -- workers -------------------------------------------------------------------------------
+    def register_worker(self, reg: worker_pb2.WorkerRegister) -> WorkerRec:
+        w = WorkerRec(reg.worker_id, reg.cpu, reg.memory_mb, tuple(reg.runtimes), reg.default_runtime)
+        self.store.upsert_worker(reg.worker_id, reg.hostname, reg.cpu, reg.memory_mb)
+        self.workers[w.worker_id] = w
+        self._kick.set()
+        log.info("worker %s connected: %.1f cpu, %d MiB, runtimes %s", w.worker_id, w.cpu, w.memory_mb, ",".join(w.runtimes))
+        return w
+
+    def worker_lost(self, w: WorkerRec) -> None:
+        if self.workers.get(w.worker_id) is not w:
+            return
+        del self.workers[w.worker_id]
+        self.store.set_worker_state(w.worker_id, "lost")
+        log.warning("worker %s disconnected; its %d containers are gone", w.worker_id, len(w.containers))
+        for cid in list(w.containers):
+            self.container_exited(cid, -9, False, f"worker {w.worker_id} was lost")
+
+    def container_started(self, container_id: str, timings: dict[str, float]) -> None:
+        c = self.containers.get(container_id)
+        if c is not None:
+            c.timings.update(timings)
+            self.store.update_container(container_id, timings=dict(c.timings))
+
+    def container_exited(self, container_id: str, exit_code: int, oom_killed: bool, reason: str) -> None:
+        c = self.containers.pop(container_id, None)
+        if c is None:
+            return
+        self.tokens.pop(c.token, None)
+        fn = self.functions[c.function_id]
+        fn.containers.pop(container_id, None)
+        w = self.workers.get(c.worker_id)
+        if w is not None:
+            w.containers.discard(container_id)
+        was_stopping = c.state == "stopping"
+        c.state = "stopped"
+        if oom_killed:
+            why = f"the container ran out of memory (limit {fn.options.memory_limit_mb} MiB) and was killed; raise `memory=` on the function"
+        elif reason:
+            why = reason
+        else:
+            why = f"the container exited unexpectedly with code {exit_code}"
+        self.store.update_container(container_id, state="stopped", stopped_at=time.time(), exit_reason=why)
+        # Inputs it was running are retried under the retry policy, or failed with the reason.
+        items, requeued = [], []
+        for input_id in list(c.running):
+            rec = fn.running.get(input_id)
+            if rec is None:
+                continue
+            result = pb.Result(status=pb.TERMINATED, exception_repr=f"container {container_id} died while running this input: {why}")
+            more_items, more_requeued = self._retry_or_fail(fn, rec, result)
+            items += more_items
+            requeued += more_requeued
+        if items or requeued:
+            self._record(fn, items, requeued)
+            fn.work.set()
+        if not c.said_hello and not was_stopping and fn.app_id in self.running_apps:
+            fn.start_failures += 1
+            if fn.start_failures >= MAX_START_FAILURES:
+                fn.start_failures = 0
+                self._fail_waiting(fn, pb.Result(status=pb.TERMINATED, exception_repr=f"containers for {fn.definition.function_name} failed to start {MAX_START_FAILURES} times; last: {why}"))
+        self._kick.set()
+
+    def stop_container(self, c: ContainerRec, reason: str) -> None:
+        if c.state == "stopped":
+            return
+        c.state = "stopping"
+        w = self.workers.get(c.worker_id)
+        if w is not None:
+            w.commands.put_nowait(worker_pb2.WorkerCommand(stop=worker_pb2.StopContainer(container_id=c.container_id, reason=reason)))
+        else:
+            self.container_exited(c.container_id, -9, False, reason)
+
+    # -- autoscaling ---------------------------------------------------------------------------
+    async def _autoscale_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._kick.wait(), 0.1)
+            except asyncio.TimeoutError:
+                pass
+            self._kick.clear()
+            try:
+                self.autoscale()
+            except Exception:  # keep scaling whatever one function's state is
+                log.exception("autoscaler step failed")
+
+    def autoscale(self) -> None:
+        now = time.time()
+        for fn in list(self.functions.values()):
+            if fn.app_id not in self.running_apps:
+                continue
+            while fn.delayed and fn.delayed[0].available_at <= now:
+                fn.pending.append(heapq.heappop(fn.delayed))
+                fn.work.set()
+            active = fn.active()
+            starting = sum(1 for c in active if c.state == "scheduled")
+            for _ in range(autoscaler.containers_to_start(fn.policy(), fn.demand(), len(active), starting)):
+                if not self._start_container(fn):
+                    break
+
+    def _capacity(self) -> list[scheduler.WorkerCapacity]:
+        caps = []
+        for w in self.workers.values():
+            used_cpu = sum(self.containers[c].cpu for c in w.containers if c in self.containers)
+            used_mem = sum(self.containers[c].memory_mb for c in w.containers if c in self.containers)
+            caps.append(scheduler.WorkerCapacity(w.worker_id, w.cpu - used_cpu, w.memory_mb - used_mem, w.runtimes))
+        return caps
+
+    def _start_container(self, fn: FunctionRec) -> bool:
+        o = fn.options
+        choice = scheduler.pick_worker(self._capacity(), o.cpu, o.memory_mb, o.runtime)
+        if choice is None:
+            return False
+        w = self.workers[choice.worker_id]
+        runtime = o.runtime or w.default_runtime
+        c = ContainerRec(new_id("container"), fn.function_id, w.worker_id, secrets.token_urlsafe(24), runtime, o.cpu, o.memory_mb)
+        self.containers[c.container_id] = c
+        self.container_apps[c.container_id] = (fn.app_id, fn.definition.function_name)
+        self.tokens[c.token] = c.container_id
+        fn.containers[c.container_id] = c
+        w.containers.add(c.container_id)
+        self.store.create_container(c.container_id, fn.function_id, fn.app_id, w.worker_id, runtime)
+        w.commands.put_nowait(
+            worker_pb2.WorkerCommand(
+                start=worker_pb2.StartContainer(
+                    container_id=c.container_id, function_id=fn.function_id, definition=fn.definition, token=c.token, runtime=runtime, scheduled_at=time.time()
+                )
+            )
+        )
+        return True
+
+    # -- logs ----------------------------------------------------------------------------------
+    def add_logs(self, entries) -> None:
+        rows = []
+        for e in entries:
+            app_id, function_name = self.container_apps.get(e.container_id, ("", ""))
+            if app_id:
+                rows.append(dict(app_id=app_id, container_id=e.container_id, function_name=function_name, stream=e.stream, text=e.text, ts=e.ts))
+        self.store.add_logs(rows)
+        for app_id in {r["app_id"] for r in rows}:
+            self.log_events[app_id].set()
+
+    def stats(self, fn: FunctionRec) -> tuple[int, int, int]:
+        return len(fn.pending) + len(fn.delayed), len(fn.active()), len(fn.running)

@@ -1,0 +1,68 @@
+"""`squall server`: the control plane as a process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pathlib
+import signal
+
+import grpc
+
+from squall import config
+from squall._proto.squall.v1 import api_pb2_grpc, container_pb2_grpc, worker_pb2_grpc
+from squall.server.api.container import ContainerServicer
+from squall.server.api.sdk import ApiServicer
+from squall.server.api.worker import WorkerServicer
+from squall.server.auth import TokenInterceptor, load_or_create_token
+from squall.server.control import ControlPlane
+from squall.server.state.store import Store
+from squall.storage.blobs import LocalBlobStore
+
+log = logging.getLogger("squall.server")
+
+
+class Server:
+    def __init__(self, home: pathlib.Path, host: str = "127.0.0.1", port: int = config.DEFAULT_PORT, db_url: str | None = None):
+        self.home = home / "server"
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.host, self.port = host, port
+        self.db_url = db_url or f"sqlite:///{self.home / 'state.db'}"
+        self.token = load_or_create_token(self.home / "token")
+
+    async def start(self) -> int:
+        self.store = Store(self.db_url)
+        self.cp = ControlPlane(self.store)
+        self.cp.recover()
+        self.cp.start()
+        blobs = LocalBlobStore(self.home / "blobs")
+        self.grpc = grpc.aio.server(options=config.grpc_options(), interceptors=[TokenInterceptor(self.token)])
+        api_pb2_grpc.add_ApiServicer_to_server(ApiServicer(self.cp, blobs), self.grpc)
+        worker_pb2_grpc.add_WorkerServiceServicer_to_server(WorkerServicer(self.cp, blobs), self.grpc)
+        container_pb2_grpc.add_ContainerServiceServicer_to_server(ContainerServicer(self.cp), self.grpc)
+        self.port = self.grpc.add_insecure_port(f"{self.host}:{self.port}")
+        await self.grpc.start()
+        log.info("control plane listening on %s:%d (state: %s)", self.host, self.port, self.db_url)
+        return self.port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def stop(self, grace: float = 2.0) -> None:
+        await self.grpc.stop(grace)
+        await self.cp.close()
+        self.store.close()
+
+
+async def serve(home: pathlib.Path, host: str, port: int, db_url: str | None, ready_file: pathlib.Path | None = None) -> None:
+    server = Server(home, host, port, db_url)
+    await server.start()
+    if ready_file:
+        ready_file.write_text(server.url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()

@@ -1,0 +1,111 @@
+"""The control plane's tables. Alembic migrations (migrations/) create and change them."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+apps = sa.Table(
+    "apps",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("state", sa.String, nullable=False),  # running | stopped
+    sa.Column("ephemeral", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("stopped_at", sa.Float),
+)
+
+functions = sa.Table(
+    "functions",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("app_id", sa.String, nullable=False, index=True),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("definition", sa.LargeBinary, nullable=False),  # FunctionDefinition proto
+    sa.Column("parent_id", sa.String),  # set for a parameterised class instance
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+function_calls = sa.Table(
+    "function_calls",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("function_id", sa.String, nullable=False, index=True),
+    sa.Column("kind", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("cancelled", sa.Boolean, nullable=False, default=False),
+)
+
+inputs = sa.Table(
+    "inputs",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("call_id", sa.String, nullable=False, index=True),
+    sa.Column("function_id", sa.String, nullable=False),
+    sa.Column("idx", sa.Integer, nullable=False),
+    sa.Column("method", sa.String, nullable=False, default=""),
+    sa.Column("args", sa.LargeBinary, nullable=False),
+    sa.Column("status", sa.String, nullable=False),  # pending | running | done
+    sa.Column("attempt", sa.Integer, nullable=False, default=0),
+    sa.Column("available_at", sa.Float, nullable=False, default=0.0),
+    sa.Column("container_id", sa.String),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
+    sa.Index("ix_inputs_status", "status"),
+)
+
+outputs = sa.Table(
+    "outputs",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("call_id", sa.String, nullable=False),
+    sa.Column("input_id", sa.String, nullable=False),
+    sa.Column("idx", sa.Integer, nullable=False),
+    sa.Column("gen_index", sa.Integer, nullable=False, default=0),
+    sa.Column("attempt", sa.Integer, nullable=False, default=0),
+    sa.Column("result", sa.LargeBinary, nullable=False),  # Result proto
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_outputs_call_seq", "call_id", "seq"),
+)
+
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("hostname", sa.String, nullable=False),
+    sa.Column("cpu", sa.Float, nullable=False),
+    sa.Column("memory_mb", sa.Integer, nullable=False),
+    sa.Column("state", sa.String, nullable=False),  # connected | lost
+    sa.Column("connected_at", sa.Float, nullable=False),
+    sa.Column("last_seen_at", sa.Float, nullable=False),
+)
+
+containers = sa.Table(
+    "containers",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("function_id", sa.String, nullable=False, index=True),
+    sa.Column("app_id", sa.String, nullable=False, index=True),
+    sa.Column("worker_id", sa.String, nullable=False),
+    sa.Column("runtime", sa.String, nullable=False),
+    sa.Column("state", sa.String, nullable=False),  # scheduled | running | stopped
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("stopped_at", sa.Float),
+    sa.Column("exit_reason", sa.String),
+    sa.Column("timings", sa.JSON),
+)
+
+logs = sa.Table(
+    "logs",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("app_id", sa.String, nullable=False),
+    sa.Column("container_id", sa.String, nullable=False),
+    sa.Column("function_name", sa.String, nullable=False),
+    sa.Column("stream", sa.String, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Index("ix_logs_app_seq", "app_id", "seq"),
+)

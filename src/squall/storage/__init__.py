@@ -1,0 +1,1 @@
+"""Blob storage backends and the objects built on them."""
