@@ -13,6 +13,10 @@ import time
 
 import pytest
 
+from squall._compat import install_modal_alias
+
+install_modal_alias()  # the test apps are written as Modal users write them
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Built images are shared by every test run on the machine: the first build takes a minute.
 CACHE = pathlib.Path(os.environ.get("SQUALL_TEST_CACHE", "/tmp/squall-test-cache"))

@@ -56,9 +56,6 @@ class Worker:
     # -- setup ---------------------------------------------------------------------------------
     def prepare(self, progress=print) -> None:
         """Check runtimes and build what every container needs (base image, agent layer) up front."""
-        from squall.images.agent_layer import ensure_agent_layer
-        from squall.images.base import ensure_debian_slim
-
         for name in self.runtime_names:
             rt = get_runtime(name, self.home / "run")
             rt.check_available()
@@ -66,6 +63,9 @@ class Worker:
             if not rt.capabilities.isolation:
                 log.warning("runtime 'process' gives NO isolation: user code runs as this worker's user on the host")
         if any(rt.capabilities.isolation for rt in self.runtimes.values()):
+            from squall.images.agent_layer import ensure_agent_layer
+            from squall.images.base import ensure_debian_slim
+
             self.rootfs = ensure_debian_slim(config.cache_home(), log=progress)
             self.agent_layer = ensure_agent_layer(config.cache_home(), log=progress)
         else:

@@ -42,6 +42,14 @@ class Store:
         with self.conn.begin():
             migrate(self.conn)
 
+    def _all(self, query) -> list[sa.Row]:
+        with self.conn.begin():  # reads end their transaction too, so writes can begin()
+            return list(self.conn.execute(query))
+
+    def _first(self, query) -> sa.Row | None:
+        rows = self._all(query.limit(1))
+        return rows[0] if rows else None
+
     def close(self) -> None:
         self.conn.close()
         self.engine.dispose()
@@ -56,16 +64,16 @@ class Store:
             self.conn.execute(m.apps.update().where(m.apps.c.id == app_id).values(state="stopped", stopped_at=time.time()))
 
     def list_apps(self) -> list[sa.Row]:
-        return list(self.conn.execute(sa.select(m.apps).order_by(m.apps.c.created_at)))
+        return self._all(sa.select(m.apps).order_by(m.apps.c.created_at))
 
     def find_app(self, id_or_name: str) -> sa.Row | None:
-        row = self.conn.execute(sa.select(m.apps).where(m.apps.c.id == id_or_name)).first()
+        row = self._first(sa.select(m.apps).where(m.apps.c.id == id_or_name))
         if row is None:  # the newest app of that name
-            row = self.conn.execute(sa.select(m.apps).where(m.apps.c.name == id_or_name).order_by(m.apps.c.created_at.desc())).first()
+            row = self._first(sa.select(m.apps).where(m.apps.c.name == id_or_name).order_by(m.apps.c.created_at.desc()))
         return row
 
     def running_apps(self) -> list[sa.Row]:
-        return list(self.conn.execute(sa.select(m.apps).where(m.apps.c.state == "running")))
+        return self._all(sa.select(m.apps).where(m.apps.c.state == "running"))
 
     # -- functions -----------------------------------------------------------------------------
     def create_function(self, function_id: str, app_id: str, name: str, definition: bytes, parent_id: str | None = None) -> None:
@@ -75,10 +83,10 @@ class Store:
             )
 
     def get_function(self, function_id: str) -> sa.Row | None:
-        return self.conn.execute(sa.select(m.functions).where(m.functions.c.id == function_id)).first()
+        return self._first(sa.select(m.functions).where(m.functions.c.id == function_id))
 
     def functions_of_apps(self, app_ids: Sequence[str]) -> list[sa.Row]:
-        return list(self.conn.execute(sa.select(m.functions).where(m.functions.c.app_id.in_(app_ids))))
+        return self._all(sa.select(m.functions).where(m.functions.c.app_id.in_(app_ids)))
 
     # -- calls, inputs, outputs ----------------------------------------------------------------
     def create_call(self, call_id: str, function_id: str, kind: int, input_rows: list[dict]) -> None:
@@ -90,7 +98,7 @@ class Store:
                 self.conn.execute(m.inputs.insert(), input_rows)
 
     def get_call(self, call_id: str) -> sa.Row | None:
-        return self.conn.execute(sa.select(m.function_calls).where(m.function_calls.c.id == call_id)).first()
+        return self._first(sa.select(m.function_calls).where(m.function_calls.c.id == call_id))
 
     def add_inputs(self, input_rows: list[dict]) -> None:
         with self.conn.begin():
@@ -140,10 +148,10 @@ class Store:
 
     def outputs_after(self, call_id: str, after_seq: int, limit: int) -> list[sa.Row]:
         q = sa.select(m.outputs).where(m.outputs.c.call_id == call_id, m.outputs.c.seq > after_seq).order_by(m.outputs.c.seq).limit(limit)
-        return list(self.conn.execute(q))
+        return self._all(q)
 
     def unfinished_inputs(self) -> list[sa.Row]:
-        return list(self.conn.execute(sa.select(m.inputs).where(m.inputs.c.status != "done").order_by(m.inputs.c.created_at, m.inputs.c.idx)))
+        return self._all(sa.select(m.inputs).where(m.inputs.c.status != "done").order_by(m.inputs.c.created_at, m.inputs.c.idx))
 
     def cancel_call(self, call_id: str) -> None:
         with self.conn.begin():
@@ -178,7 +186,7 @@ class Store:
         q = sa.select(m.containers).order_by(m.containers.c.created_at)
         if app_id:
             q = q.where(m.containers.c.app_id == app_id)
-        return list(self.conn.execute(q))
+        return self._all(q)
 
     def stop_stale_containers(self) -> None:
         """After a control-plane restart every earlier container is gone from our view."""
@@ -197,4 +205,4 @@ class Store:
         q = sa.select(m.logs).where(m.logs.c.app_id == app_id, m.logs.c.seq > after_seq)
         if container_id:
             q = q.where(m.logs.c.container_id == container_id)
-        return list(self.conn.execute(q.order_by(m.logs.c.seq).limit(limit)))
+        return self._all(q.order_by(m.logs.c.seq).limit(limit))
