@@ -55,7 +55,9 @@ class EmbeddedCluster:
             if time.monotonic() > deadline:
                 break
         self.stop()
-        raise RuntimeError("the embedded squall server did not start:\n" + "\n".join(tail))
+        from squall.exception import Error
+
+        raise Error("the embedded squall server did not start:\n" + "\n".join(tail))
 
     def _drain(self) -> None:
         """Keep reading the child's output (server/worker warnings) so it never blocks on a full pipe."""

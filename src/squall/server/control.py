@@ -28,6 +28,8 @@ FINAL_FAILURES = (pb.FAILURE, pb.TIMEOUT, pb.TERMINATED)
 # A function whose containers die before they ever start this many times in a row has its
 # waiting inputs failed, instead of crash-looping forever.
 MAX_START_FAILURES = 3
+# How often an input may lose its worker (machine died, worker killed) before it is failed.
+MAX_WORKER_LOSSES = 3
 
 
 def new_id(kind: str) -> str:
@@ -44,6 +46,7 @@ class InputRec:
     attempt: int = 0
     available_at: float = 0.0
     container_id: str | None = None
+    lost_with_worker: int = 0  # times its worker died under it; those do not use up retries
 
     def __lt__(self, other: InputRec) -> bool:  # for the retry heap
         return self.available_at < other.available_at
@@ -362,7 +365,7 @@ class ControlPlane:
                 c.inputs_taken += len(live)
                 c.last_active = time.time()
                 if live:
-                    self.store.mark_running([r.input_id for r in live], c.container_id)
+                    # Not written to the Store: after a restart every unfinished input is pending again.
                     return [r.to_proto() for r in live], False
                 continue
             idle_for = time.time() - c.last_active
@@ -423,7 +426,7 @@ class ControlPlane:
         self.store.set_worker_state(w.worker_id, "lost")
         log.warning("worker %s disconnected; its %d containers are gone", w.worker_id, len(w.containers))
         for cid in list(w.containers):
-            self.container_exited(cid, -9, False, f"worker {w.worker_id} was lost")
+            self.container_exited(cid, -9, False, f"worker {w.worker_id} was lost", worker_lost=True)
 
     def container_started(self, container_id: str, timings: dict[str, float]) -> None:
         c = self.containers.get(container_id)
@@ -431,7 +434,7 @@ class ControlPlane:
             c.timings.update(timings)
             self.store.update_container(container_id, timings=dict(c.timings))
 
-    def container_exited(self, container_id: str, exit_code: int, oom_killed: bool, reason: str) -> None:
+    def container_exited(self, container_id: str, exit_code: int, oom_killed: bool, reason: str, worker_lost: bool = False) -> None:
         c = self.containers.pop(container_id, None)
         if c is None:
             return
@@ -455,6 +458,14 @@ class ControlPlane:
         for input_id in list(c.running):
             rec = fn.running.get(input_id)
             if rec is None:
+                continue
+            if worker_lost and rec.lost_with_worker < MAX_WORKER_LOSSES:
+                # A lost machine is not the input's fault: try it again without using a retry.
+                rec.lost_with_worker += 1
+                rec.container_id = None
+                fn.running.pop(input_id, None)
+                fn.pending.appendleft(rec)
+                requeued.append(rec)
                 continue
             result = pb.Result(status=pb.TERMINATED, exception_repr=f"container {container_id} died while running this input: {why}")
             more_items, more_requeued = self._retry_or_fail(fn, rec, result)

@@ -104,14 +104,6 @@ class Store:
         with self.conn.begin():
             self.conn.execute(m.inputs.insert(), input_rows)
 
-    def mark_running(self, input_ids: Iterable[str], container_id: str) -> None:
-        ids = list(input_ids)
-        with self.conn.begin():
-            self.conn.execute(
-                m.inputs.update().where(m.inputs.c.id == sa.bindparam("b_id")).values(status="running", container_id=container_id),
-                [{"b_id": i} for i in ids],
-            )
-
     def requeue(self, rows: list[tuple[str, int, float]]) -> None:
         """(input_id, attempt, available_at) back to pending."""
         if not rows:

@@ -1,0 +1,93 @@
+"""OCI runtime configs (`config.json` in a bundle) for runc and runsc.
+
+`config.json` next to this module is the base: docker's default capability set,
+noNewPrivileges, runc's default masked and read-only paths, the standard /proc, /dev,
+/dev/pts, /dev/shm, /dev/mqueue, /sys (read-only) and /tmp mounts. `build_config` fills in
+one container: its process, namespaces, bind mounts, cgroup path and limits. It is a pure
+function, so what a container gets can be tested without running one.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from typing import Any
+
+from squall.runtime.base import ContainerSpec
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CPU_PERIOD_US = 100_000
+
+
+@functools.cache
+def _template_text() -> str:
+    return resources.files(__name__).joinpath("config.json").read_text()
+
+
+def template() -> dict[str, Any]:
+    """A fresh copy of the base config."""
+    return json.loads(_template_text())
+
+
+def build_config(
+    spec: ContainerSpec,
+    *,
+    cgroups_path: str,
+    memory_limit_in_spec: bool = True,
+    resolv_conf: str = "/etc/resolv.conf",
+) -> dict[str, Any]:
+    """The OCI config for `spec`; the root filesystem is the bundle's `rootfs` directory.
+
+    `memory_limit_in_spec=False` leaves the memory limit out of the spec for runtimes
+    whose limit is enforced on a parent cgroup instead (see cgroups.py: runc deletes its
+    own cgroup, and with it the OOM evidence).
+    """
+    if not spec.argv:
+        raise ValueError(f"container {spec.container_id}: argv is empty")
+    if not spec.workdir.startswith("/"):
+        raise ValueError(f"container {spec.container_id}: workdir must be absolute, got {spec.workdir!r}")
+    config = template()
+
+    process = config["process"]
+    process["args"] = list(spec.argv)
+    env = {"PATH": DEFAULT_PATH, **spec.env}
+    process["env"] = [f"{k}={v}" for k, v in env.items()]
+    process["cwd"] = spec.workdir
+    config["hostname"] = spec.container_id[:63]
+
+    namespaces = ["pid", "ipc", "uts", "mount"]
+    if not spec.network:
+        namespaces.append("network")  # loopback only
+    # network=True shares the host's network namespace for now; per-container veth + NAT
+    # (issue 4) will replace that with a namespace of its own.
+    config["linux"]["namespaces"] = [{"type": t} for t in namespaces]
+
+    mounts = config["mounts"]
+    if spec.network:
+        mounts.append(_bind(resolv_conf, "/etc/resolv.conf", read_only=True))
+    for m in spec.mounts:
+        if not m.target.startswith("/"):
+            raise ValueError(f"mount target must be absolute, got {m.target!r}")
+        mounts.append(_bind(str(m.source), m.target, read_only=m.read_only))
+
+    linux = config["linux"]
+    linux["cgroupsPath"] = cgroups_path
+    res = linux["resources"]
+    if spec.cpu_limit > 0:
+        res["cpu"] = {"quota": int(spec.cpu_limit * CPU_PERIOD_US), "period": CPU_PERIOD_US}
+    if memory_limit_in_spec:
+        limit = spec.memory_limit_mb * 1024 * 1024
+        res["memory"] = {"limit": limit, "swap": limit}  # swap == limit: no swap on top
+    if spec.pids_limit > 0:
+        res["pids"] = {"limit": spec.pids_limit}
+    return config
+
+
+def _bind(source: str, target: str, *, read_only: bool) -> dict[str, Any]:
+    return {
+        "destination": target,
+        "type": "bind",
+        "source": source,
+        "options": ["rbind", "ro" if read_only else "rw", "nosuid", "nodev"],
+    }
