@@ -48,9 +48,11 @@ class Cluster:
         self.env.pop("SQUALL_TOKEN", None)
         self.server: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []
+        self._logs: list = []
 
     def _spawn(self, *args: str, log_name: str) -> subprocess.Popen:
         log = open(self.home / f"{log_name}.log", "ab")
+        self._logs.append(log)
         return subprocess.Popen([sys.executable, "-m", "squall.cli.main", *args], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def start_server(self) -> None:
@@ -92,6 +94,8 @@ class Cluster:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+        for log in self._logs:
+            log.close()
 
 
 def _wait_for(cond, timeout: float, what: str, log: pathlib.Path) -> None:

@@ -29,6 +29,7 @@ import errno
 import functools
 import logging
 import os
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -225,6 +226,27 @@ class ContainerCgroup:
         except FileNotFoundError:
             pass
         return self._oom_seen
+
+    def kill_all(self) -> int:
+        """SIGKILL every process in this container's cgroups; returns how many were signalled.
+
+        The fallback when the runtime cannot kill (container not registered yet, runtime
+        wedged). Killing the container's init takes its whole PID namespace with it.
+        """
+        h = hierarchy()
+        root = h.v1["memory"] if h.mode("memory") == "v1" else h.v2
+        assert root is not None
+        n = 0
+        for dirpath, _, _ in os.walk(root / self.relpath):
+            try:
+                pids = (Path(dirpath) / "cgroup.procs").read_text().split()
+            except FileNotFoundError:
+                continue
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+                    n += 1
+        return n
 
     def _dirs(self) -> list[Path]:
         """Every directory this container may own, deepest first."""

@@ -516,7 +516,24 @@ class ControlPlane:
             starting = sum(1 for c in active if c.state == "scheduled")
             for _ in range(autoscaler.containers_to_start(fn.policy(), fn.demand(), len(active), starting)):
                 if not self._start_container(fn):
+                    if fn.demand() and not active:
+                        self._evict_idle(exclude=fn)
                     break
+
+    def _evict_idle(self, exclude: FunctionRec) -> None:
+        """No room for a function that has work and no container: retire one idle container
+        of another function (never below its min_containers) so the work can start."""
+        idle = [
+            c for c in self.containers.values()
+            if c.state == "running" and not c.running and c.function_id != exclude.function_id
+            and autoscaler.may_scale_down(self.functions[c.function_id].policy(), self.functions[c.function_id].demand(), len(self.functions[c.function_id].active()))
+        ]
+        if any(c.state == "stopping" for c in self.containers.values()):
+            return  # one is already on its way out; wait for its room
+        if idle:
+            victim = min(idle, key=lambda c: c.last_active)
+            victim.state = "stopping"  # its agent gets `shutdown` from its next GetInputs and runs @exit
+            self.functions[victim.function_id].work.set()
 
     def _capacity(self) -> list[scheduler.WorkerCapacity]:
         caps = []

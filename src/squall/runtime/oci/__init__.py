@@ -2,7 +2,9 @@
 
 `config.json` next to this module is the base: docker's default capability set,
 noNewPrivileges, runc's default masked and read-only paths, the standard /proc, /dev,
-/dev/pts, /dev/shm, /dev/mqueue, /sys (read-only) and /tmp mounts. `build_config` fills in
+/dev/pts, /dev/shm, /dev/mqueue, /sys (read-only) and /tmp mounts. It sets no rlimits: the
+container inherits the worker's (raising them needs CAP_SYS_RESOURCE, which some hosts,
+such as these Firecracker guests, do not grant even to root). `build_config` fills in
 one container: its process, namespaces, bind mounts, cgroup path and limits. It is a pure
 function, so what a container gets can be tested without running one.
 """
@@ -15,9 +17,9 @@ from importlib import resources
 from typing import Any
 
 from squall.runtime.base import ContainerSpec
+from squall.runtime.cgroups import CPU_PERIOD_US
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-CPU_PERIOD_US = 100_000
 
 
 @functools.cache

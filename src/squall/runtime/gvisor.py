@@ -1,0 +1,73 @@
+"""The `gvisor` runtime: runsc, an OCI runtime with its own user-space kernel.
+
+Same bundle, overlay and cgroup handling as runc (runc.py); the differences:
+
+- runsc needs the 2024 build (bookworm-backports); the 2022 one in bookworm breaks `ls`
+  and checkpointing.
+- `--host-uds=open` lets the sandbox connect to unix sockets bind-mounted from the host
+  (the worker's API socket). `--network=none` gives a loopback-only netstack;
+  `spec.network=True` uses `--network=host` for now.
+- The default platform (systrap) is used on purpose: `/dev/kvm` on these machines is a
+  nested-virtualisation shim on which `--platform=kvm` hangs.
+- runsc runs directly in squall's cgroup `/squall/<id>`: it joins a pre-created cgroup as
+  is (applying none of the spec's resources there and never deleting it), and sizes the
+  sandbox (memory, CPUs) from the limits it finds in it.
+- When the memory limit is hit the kernel kills the sandbox process itself, so an OOM
+  always ends the whole container: reported as SIGKILL with `oom_killed=True`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import signal
+import subprocess
+
+from squall.runtime.base import Capabilities, ContainerSpec, ExitStatus, RuntimeUnavailableError
+from squall.runtime.runc import OciRuntime, exit_code_from_runtime
+
+MIN_RUNSC_DATE = 20240101
+_VERSION_DATE = re.compile(r"(20\d{6})")
+
+
+class GvisorRuntime(OciRuntime):
+    """runsc: a user-space kernel between the container and the host; has checkpoint/restore."""
+
+    name = "gvisor"
+    binary = "runsc"
+    capabilities = Capabilities(isolation=True, cgroup_limits=True, checkpoint=True)
+    install_hint = (
+        "run `make install` (scripts/install-system-deps.sh), or add Debian's bookworm-backports "
+        "suite to apt's sources and `apt-get install -t bookworm-backports runsc`"
+    )
+    nested_cgroup = False
+
+    def _global_args(self, spec: ContainerSpec | None) -> list[str]:
+        args = ["--root", str(self.root), "--host-uds=open"]
+        if spec is not None:
+            args.append("--network=host" if spec.network else "--network=none")
+        return args
+
+    def _exit_status(self, returncode: int, oom: bool) -> ExitStatus:
+        if oom:  # the sandbox itself was killed; runsc then exits 1 or 128+9
+            return ExitStatus(exit_code=-signal.SIGKILL, oom_killed=True)
+        return ExitStatus(exit_code=exit_code_from_runtime(returncode), oom_killed=False)
+
+    def _has_state(self, container_id: str) -> bool:
+        return (self.root / f"{container_id}_sandbox:{container_id}.state").exists()
+
+    async def _remove_state(self, container_id: str) -> None:
+        await super()._remove_state(container_id)
+        # A sandbox killed while starting (or by the OOM killer) leaves its lock file and
+        # control socket behind even after `runsc delete`.
+        for leftover in (f"{container_id}_sandbox:{container_id}.lock", f"runsc-{container_id}.sock"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.root / leftover).unlink()
+
+    def check_available(self) -> None:
+        super().check_available()
+        out = subprocess.run(["runsc", "--version"], capture_output=True, text=True, check=False).stdout
+        m = _VERSION_DATE.search(out)
+        if m is None or int(m.group(1)) < MIN_RUNSC_DATE:
+            version = out.splitlines()[0] if out else "unknown version"
+            raise RuntimeUnavailableError(f"runsc is too old ({version}; need a 2024 build): {self.install_hint}")
