@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from squall.runtime import ContainerSpec, ExitStatus, Mount, Runtime, get_runtime
-from squall.runtime import cgroups
+from squall.runtime import ContainerSpec, ExitStatus, Mount, Runtime, cgroups, get_runtime
 from squall.runtime.process import MOUNTS_ENV
 from squall.runtime.rootfs import mounts_under
 
@@ -186,6 +185,27 @@ def test_host_unix_socket_reachable_from_inside(runtime, debian_rootfs, tmp_path
 
 
 @pytest.mark.runtime
+def test_agent_layer_imports_in_the_container(runtime, debian_rootfs):
+    """The agent's dependencies, built on the host, load in Debian's python3 inside."""
+    from squall.images.agent_layer import agent_requirements, ensure_agent_layer
+
+    layer = ensure_agent_layer(TEST_HOME, log=lambda line: print(line, file=sys.stderr))
+    spec = python_spec(
+        runtime,
+        debian_rootfs,
+        """
+        import importlib.metadata, grpc, google.protobuf, cloudpickle
+        print(" ".join(f"{n}=={importlib.metadata.version(n)}" for n in ("grpcio", "protobuf", "cloudpickle")))
+        """,
+        mounts=[Mount(layer, "/opt/squall/agent")],
+    )
+    spec.env["PYTHONPATH"] = "/opt/squall/agent"
+    status, out, err = run(run_to_end(runtime, spec))
+    assert status.exit_code == 0, err
+    assert out.split() == agent_requirements()
+
+
+@pytest.mark.runtime
 def test_memory_bomb_is_reported_as_oom_kill(runtime, debian_rootfs):
     # Bounded, so a broken limit cannot take the host down: at most 1 GiB.
     spec = python_spec(
@@ -208,7 +228,7 @@ def test_memory_bomb_is_reported_as_oom_kill(runtime, debian_rootfs):
 @pytest.mark.runtime
 def test_under_the_limit_is_not_an_oom(runtime, debian_rootfs):
     spec = python_spec(runtime, debian_rootfs, "data = b'x' * (32 << 20); print(len(data))", memory_limit_mb=256)
-    status, out, err = run(run_to_end(runtime, spec))
+    status, _, err = run(run_to_end(runtime, spec))
     assert status == ExitStatus(exit_code=0, oom_killed=False), err
 
 
@@ -321,7 +341,7 @@ def test_cleanup_orphans_after_worker_crash(request, debian_rootfs, tmp_path):
         )
         src = Path(__file__).resolve().parents[2] / "src"
         env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-        proc = subprocess.run([sys.executable, "-c", crashing_worker], capture_output=True, text=True, timeout=60, env=env)
+        proc = subprocess.run([sys.executable, "-c", crashing_worker], capture_output=True, text=True, timeout=60, env=env, check=False)
         assert "up" in proc.stdout, proc.stderr
         rt = get_runtime(name, state)
         assert (state / "bundles" / name / cid).is_dir()

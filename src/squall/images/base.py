@@ -51,9 +51,7 @@ def _file_lock(path: Path, log: Callable[[str], None]) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def build_once(
-    final: Path, build: Callable[[Path], None], log: Callable[[str], None] = print
-) -> Path:
+def build_once(final: Path, build: Callable[[Path], None], log: Callable[[str], None] = print) -> Path:
     """Return `final`, building it first with `build(tmp_dir)` if it does not exist yet.
 
     `build` fills an empty temporary directory next to `final`; only when it returns is
@@ -183,10 +181,7 @@ def ensure_debian_slim(home: Path, log: Callable[[str], None] = print) -> Path:
     if rootfs.is_dir():
         return rootfs
     if shutil.which("mmdebstrap") is None:
-        raise ImageBuildError(
-            "mmdebstrap not found: run `make install` (scripts/install-system-deps.sh) "
-            "or `apt-get install mmdebstrap`"
-        )
+        raise ImageBuildError("mmdebstrap not found: run `make install` (scripts/install-system-deps.sh) or `apt-get install mmdebstrap`")
 
     def build(tmp: Path) -> None:
         target = tmp / "rootfs"

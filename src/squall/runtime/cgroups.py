@@ -159,11 +159,12 @@ class ContainerCgroup:
             d = h.v1[controller] / self.relpath
             d.mkdir(parents=True, exist_ok=True)
             if controller == "memory":
-                _write(d / "memory.limit_in_bytes", str(memory_bytes))
+                limit = str(memory_bytes) if memory_bytes > 0 else "-1"
+                _write(d / "memory.limit_in_bytes", limit)
                 # memsw exists only with swap accounting; it must be set after (and >=) the limit.
                 memsw = d / "memory.memsw.limit_in_bytes"
                 if memsw.exists():
-                    _write(memsw, str(memory_bytes))
+                    _write(memsw, limit)
                 self._register_oom_eventfd(d)
             elif controller == "cpu":
                 _write(d / "cpu.cfs_period_us", str(CPU_PERIOD_US))
@@ -182,7 +183,7 @@ class ContainerCgroup:
         d.mkdir(exist_ok=True)
         if self.nested:  # the runtime's own cgroup below needs the controllers too
             _write(d / "cgroup.subtree_control", enable)
-        _write(d / "memory.max", str(memory_bytes))
+        _write(d / "memory.max", str(memory_bytes) if memory_bytes > 0 else "max")
         with contextlib.suppress(FileNotFoundError):
             _write(d / "memory.swap.max", "0")
         _write(d / "cpu.max", f"{quota if quota > 0 else 'max'} {CPU_PERIOD_US}")

@@ -78,7 +78,7 @@ def build_config(
     res = linux["resources"]
     if spec.cpu_limit > 0:
         res["cpu"] = {"quota": int(spec.cpu_limit * CPU_PERIOD_US), "period": CPU_PERIOD_US}
-    if memory_limit_in_spec:
+    if memory_limit_in_spec and spec.memory_limit_mb > 0:
         limit = spec.memory_limit_mb * 1024 * 1024
         res["memory"] = {"limit": limit, "swap": limit}  # swap == limit: no swap on top
     if spec.pids_limit > 0:
