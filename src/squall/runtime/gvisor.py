@@ -41,6 +41,7 @@ class GvisorRuntime(OciRuntime):
         "suite to apt's sources and `apt-get install -t bookworm-backports runsc`"
     )
     nested_cgroup = False
+    kill_on_oom = True
 
     def _global_args(self, spec: ContainerSpec | None) -> list[str]:
         args = ["--root", str(self.root), "--host-uds=open"]

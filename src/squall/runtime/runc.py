@@ -59,6 +59,9 @@ def _alive(pid: int) -> bool:
         return False
 
 
+OOM_POLL_S = 0.2
+
+
 class OciContainer(Container):
     def __init__(
         self,
@@ -81,6 +84,18 @@ class OciContainer(Container):
         # Teardown runs when the process exits, not when someone calls wait(): a caller
         # that is cancelled or never waits still leaves nothing behind.
         self._done = asyncio.ensure_future(self._watch())
+        if runtime.kill_on_oom:
+            self._oom_watch = asyncio.ensure_future(self._watch_oom())
+
+    async def _watch_oom(self) -> None:
+        """An OOM kill inside a gVisor sandbox can leave it wedged rather than exited: end it."""
+        while not self._done.done():
+            if self._cgroup.oom_killed():
+                log.warning("container %s hit its memory limit; stopping it", self.container_id)
+                await self.kill()
+                return
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._done), OOM_POLL_S)
 
     async def _watch(self) -> ExitStatus:
         try:
@@ -118,6 +133,8 @@ class OciRuntime(Runtime):
     install_hint: str
     # nested: the runtime makes (and deletes) its own cgroup below ours, so limits go on ours.
     nested_cgroup: bool
+    # kill_on_oom: any OOM kill in the cgroup ends the container (runc leaves that to the main process).
+    kill_on_oom: bool = False
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = Path(state_dir)

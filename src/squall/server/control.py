@@ -79,6 +79,7 @@ class ContainerRec:
     inputs_taken: int = 0
     said_hello: bool = False
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    stop_reason: str = ""  # why squall stopped it, when it did
 
 
 @dataclasses.dataclass(eq=False)
@@ -345,6 +346,7 @@ class ControlPlane:
             if o.max_inputs and c.inputs_taken >= o.max_inputs:
                 if not c.running:
                     c.state = "stopping"
+                    c.stop_reason = f"ran its max_inputs={o.max_inputs}"
                     return [], True
                 return [], False
             if fn.pending:
@@ -371,6 +373,7 @@ class ControlPlane:
             idle_for = time.time() - c.last_active
             if not c.running and idle_for >= o.scaledown_window_s and autoscaler.may_scale_down(fn.policy(), fn.demand(), len(fn.active())):
                 c.state = "stopping"
+                c.stop_reason = f"idle for {o.scaledown_window_s:g} s (scaledown_window)"
                 self.store.update_container(c.container_id, state="stopping")
                 return [], True
             remaining = deadline - time.monotonic()
@@ -446,7 +449,9 @@ class ControlPlane:
             w.containers.discard(container_id)
         was_stopping = c.state == "stopping"
         c.state = "stopped"
-        if oom_killed:
+        if was_stopping and not c.running and not oom_killed:
+            why = c.stop_reason or "stopped"
+        elif oom_killed:
             why = f"the container ran out of memory (limit {fn.options.memory_limit_mb} MiB) and was killed; raise `memory=` on the function"
         elif reason:
             why = reason
@@ -485,6 +490,7 @@ class ControlPlane:
         if c.state == "stopped":
             return
         c.state = "stopping"
+        c.stop_reason = reason
         w = self.workers.get(c.worker_id)
         if w is not None:
             w.commands.put_nowait(worker_pb2.WorkerCommand(stop=worker_pb2.StopContainer(container_id=c.container_id, reason=reason)))
@@ -533,6 +539,7 @@ class ControlPlane:
         if idle:
             victim = min(idle, key=lambda c: c.last_active)
             victim.state = "stopping"  # its agent gets `shutdown` from its next GetInputs and runs @exit
+            victim.stop_reason = "idle, and its room was needed by another function"
             self.functions[victim.function_id].work.set()
 
     def _capacity(self) -> list[scheduler.WorkerCapacity]:
