@@ -116,14 +116,12 @@ class Store:
                 [{"b_id": i, "b_attempt": a, "b_at": t} for i, a, t in rows],
             )
 
-    def add_outputs(self, output_rows: list[dict], finished_input_ids: list[str], requeued: list[tuple[str, int, float]] = ()) -> list[int]:
-        """Record outputs (final or generator items) and finish inputs in one transaction; returns the seqs."""
+    def add_outputs(self, output_rows: list[dict], finished_input_ids: list[str], requeued: list[tuple[str, int, float]] = ()) -> None:
+        """Record outputs (final or generator items) and finish inputs in one transaction."""
         now = time.time()
-        seqs: list[int] = []
         with self.conn.begin():
-            for row in output_rows:  # one by one: we need each seq (RETURNING is not portable with executemany)
-                res = self.conn.execute(m.outputs.insert().values(created_at=now, **row))
-                seqs.append(res.inserted_primary_key[0])
+            if output_rows:
+                self.conn.execute(m.outputs.insert(), [{**row, "created_at": now} for row in output_rows])
             if finished_input_ids:
                 self.conn.execute(
                     m.inputs.update().where(m.inputs.c.id == sa.bindparam("b_id")).values(status="done", finished_at=now),
@@ -136,7 +134,6 @@ class Store:
                     .values(status="pending", container_id=None, attempt=sa.bindparam("b_attempt"), available_at=sa.bindparam("b_at")),
                     [{"b_id": i, "b_attempt": a, "b_at": t} for i, a, t in requeued],
                 )
-        return seqs
 
     def outputs_after(self, call_id: str, after_seq: int, limit: int) -> list[sa.Row]:
         q = sa.select(m.outputs).where(m.outputs.c.call_id == call_id, m.outputs.c.seq > after_seq).order_by(m.outputs.c.seq).limit(limit)
