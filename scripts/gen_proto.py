@@ -15,7 +15,7 @@ def generate(out_dir: pathlib.Path) -> None:
     if protoc.main(args) != 0:
         sys.exit("protoc failed")
     # Generated modules import each other as `squall.v1.x_pb2`; they live under squall._proto.
-    for path in out_dir.rglob("*.py*"):
+    for path in [*out_dir.rglob("*.py"), *out_dir.rglob("*.pyi")]:
         text = path.read_text()
         fixed = re.sub(r"^from squall\.v1 import", "from squall._proto.squall.v1 import", text, flags=re.M)
         if fixed != text:

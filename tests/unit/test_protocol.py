@@ -12,7 +12,7 @@ def test_generated_code_matches_proto(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_proto.py"), str(tmp_path)], check=True)
     committed = ROOT / "src" / "squall" / "_proto"
     stale = []
-    for fresh in tmp_path.rglob("*.py*"):
+    for fresh in [*tmp_path.rglob("*.py"), *tmp_path.rglob("*.pyi")]:
         rel = fresh.relative_to(tmp_path)
         if not (committed / rel).exists() or not filecmp.cmp(fresh, committed / rel, shallow=False):
             stale.append(str(rel))

@@ -31,6 +31,7 @@ from squall.exception import FunctionTimeoutError, InputCancellation, InvalidErr
 
 GET_INPUTS_WAIT_S = 25.0
 MAX_FETCH = 64
+INLINE_HOLD_S = 0.005  # results of a quick batch wait for the next GetInputs at most this long
 
 
 class Agent:
@@ -44,6 +45,8 @@ class Agent:
         self.lock = threading.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tasks: dict[str, concurrent.futures.Future] = {}
+        self.inline_outputs: list[pb.Output] = []
+        self.sequential = False
 
     # -- start-up ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -99,6 +102,8 @@ class Agent:
         o = self.options
         slots = max(1, o.max_concurrent_inputs)
         pool = concurrent.futures.ThreadPoolExecutor(slots) if slots > 1 else None
+        # One input at a time: results go back with the next GetInputs instead of their own RPC.
+        self.sequential = pool is None
         free = threading.Semaphore(slots)
         try:
             while True:
@@ -109,7 +114,8 @@ class Agent:
                     free.release()
                     with self.lock:
                         want = min(MAX_FETCH, slots - len(self.running)) if slots > 1 else MAX_FETCH
-                resp = self.stub.GetInputs(container_pb2.GetInputsRequest(max=max(1, want), wait_s=GET_INPUTS_WAIT_S), metadata=self.md)
+                done, self.inline_outputs = self.inline_outputs, []
+                resp = self.stub.GetInputs(container_pb2.GetInputsRequest(max=max(1, want), wait_s=GET_INPUTS_WAIT_S, outputs=done), metadata=self.md)
                 self._cancel(resp.cancelled_input_ids)
                 if resp.shutdown:
                     break
@@ -118,15 +124,19 @@ class Agent:
                 if o.batch_max_size:
                     self._run_batch(self._fill_batch(list(resp.inputs)))
                     continue
+                batch_start = time.monotonic()
                 for inp in resp.inputs:
                     if pool is None:
                         self._run_one(inp)
+                        if time.monotonic() - batch_start > INLINE_HOLD_S:
+                            self._flush_inline()
                     else:
                         free.acquire()
                         pool.submit(self._run_one, inp).add_done_callback(lambda _f: free.release())
         finally:
             if pool is not None:
                 pool.shutdown(wait=True)
+            self._flush_inline()
             self.outputs.put(None)
             self._sender_done.wait(30)
             self._run_exit_hooks()
@@ -189,7 +199,8 @@ class Agent:
             for item in gen:
                 self.outputs.put(pb.Output(input_id=inp.input_id, idx=inp.idx, gen_index=i, result=pb.Result(status=pb.GENERATOR_ITEM, data=ser.serialize(item))))
                 i += 1
-        self._finish(inp, pb.Result(status=pb.SUCCESS, data=ser.serialize(None)), gen_index=i)
+        # The final output follows its items through the sender, so it can never overtake them.
+        self._finish(inp, pb.Result(status=pb.SUCCESS, data=ser.serialize(None)), gen_index=i, inline=False)
 
     def _run_batch(self, inputs: list[pb.Input]) -> None:
         now = time.monotonic()
@@ -214,11 +225,21 @@ class Agent:
         for inp, result in zip(inputs, results):
             self._finish(inp, result)
 
-    def _finish(self, inp: pb.Input, result: pb.Result, gen_index: int = 0) -> None:
+    def _finish(self, inp: pb.Input, result: pb.Result, gen_index: int = 0, inline: bool = True) -> None:
         with self.lock:
             if self.running.pop(inp.input_id, None) is None:
                 return  # the watchdog already reported it
-        self.outputs.put(pb.Output(input_id=inp.input_id, idx=inp.idx, result=result, gen_index=gen_index, attempt=inp.attempt))
+        out = pb.Output(input_id=inp.input_id, idx=inp.idx, result=result, gen_index=gen_index, attempt=inp.attempt)
+        if inline and self.sequential and threading.current_thread() is threading.main_thread():
+            self.inline_outputs.append(out)  # rides on the next GetInputs
+        else:
+            self.outputs.put(out)
+
+    def _flush_inline(self) -> None:
+        """Hand results to the sender now rather than holding them for the rest of a slow batch."""
+        for out in self.inline_outputs:
+            self.outputs.put(out)
+        self.inline_outputs = []
 
     def _cancel(self, input_ids) -> None:
         for input_id in input_ids:

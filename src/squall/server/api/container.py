@@ -29,6 +29,8 @@ class ContainerServicer(container_pb2_grpc.ContainerServiceServicer):
 
     async def GetInputs(self, request, context):
         c = await self._container(context)
+        if request.outputs:
+            self.cp.put_outputs(c, list(request.outputs))
         inputs, shutdown = await self.cp.get_inputs(c, max(1, request.max), min(request.wait_s, MAX_WAIT_S))
         return container_pb2.GetInputsResponse(inputs=inputs, shutdown=shutdown, cancelled_input_ids=self.cp.cancelled_inputs(c))
 

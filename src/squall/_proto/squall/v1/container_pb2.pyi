@@ -35,12 +35,14 @@ class ContainerHelloResponse(_message.Message):
     def __init__(self, container_id: _Optional[str] = ..., function_id: _Optional[str] = ..., definition: _Optional[_Union[_common_pb2.FunctionDefinition, _Mapping]] = ...) -> None: ...
 
 class GetInputsRequest(_message.Message):
-    __slots__ = ("max", "wait_s")
+    __slots__ = ("max", "wait_s", "outputs")
     MAX_FIELD_NUMBER: _ClassVar[int]
     WAIT_S_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     max: int
     wait_s: float
-    def __init__(self, max: _Optional[int] = ..., wait_s: _Optional[float] = ...) -> None: ...
+    outputs: _containers.RepeatedCompositeFieldContainer[_common_pb2.Output]
+    def __init__(self, max: _Optional[int] = ..., wait_s: _Optional[float] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.Output, _Mapping]]] = ...) -> None: ...
 
 class GetInputsResponse(_message.Message):
     __slots__ = ("inputs", "shutdown", "cancelled_input_ids")
