@@ -68,3 +68,37 @@ def test_min_containers_stay_warm_and_idle_ones_scale_down(runc_cluster):
         time.sleep(3)
         assert fn.get_current_stats().num_total_runners == 1  # min_containers: still warm
     del app
+
+
+def test_inputs_survive_a_control_plane_crash(tmp_path_factory, monkeypatch):
+    """An acknowledged input is stored: kill -9 the server before any worker ran it, start
+    it again, and the call still completes."""
+    import squall
+    from tests.conftest import Cluster
+
+    needs_root()
+    c = Cluster(tmp_path_factory.mktemp("crash"), "runc")
+    try:
+        c.start_server()
+        c.use_in_this_process(monkeypatch)
+        with basic.app.run():
+            call = basic.square.spawn(12)  # acknowledged: no worker exists yet, so it waits
+            os.killpg(c.server.pid, signal.SIGKILL)
+            c.server.wait()
+            c.start_server()
+            c.start_worker()
+            assert squall.FunctionCall.from_id(call.object_id).get(timeout=120) == 144
+    finally:
+        c.stop()
+
+
+def test_cancel_drops_waiting_inputs(runc_cluster):
+    from squall.exception import InputCancellation
+
+    with basic.app.run():
+        call = basic.slow_square.spawn_map(range(200))
+        time.sleep(0.5)
+        call.cancel()
+        with pytest.raises(InputCancellation):
+            call.get(timeout=60)
+        assert basic.slow_square.get_current_stats().backlog == 0
