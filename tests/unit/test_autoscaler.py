@@ -37,3 +37,10 @@ def test_placement_picks_a_worker_that_fits():
     assert pick_worker(ws, 0.5, 128, "gvisor").worker_id == "b"
     assert pick_worker(ws, 4, 128, "") is None
     assert pick_worker(ws, 0.1, 5000, "") is None
+
+
+def test_measured_input_time_sizes_the_pool():
+    p = ScalingPolicy()
+    assert desired_containers(p, 20_000, seconds_per_input=0.0001) == 1  # drains in well under TARGET_DRAIN_S
+    assert desired_containers(p, 100, seconds_per_input=1.0) == 50
+    assert desired_containers(p, 3, seconds_per_input=10.0) == 3  # never more than one per input

@@ -227,9 +227,10 @@ class Agent:
 
     def _finish(self, inp: pb.Input, result: pb.Result, gen_index: int = 0, inline: bool = True) -> None:
         with self.lock:
-            if self.running.pop(inp.input_id, None) is None:
-                return  # the watchdog already reported it
-        out = pb.Output(input_id=inp.input_id, idx=inp.idx, result=result, gen_index=gen_index, attempt=inp.attempt)
+            started = self.running.pop(inp.input_id, None)
+        if started is None:
+            return  # the watchdog already reported it
+        out = pb.Output(input_id=inp.input_id, idx=inp.idx, result=result, gen_index=gen_index, attempt=inp.attempt, exec_s=time.monotonic() - started)
         if inline and self.sequential and threading.current_thread() is threading.main_thread():
             self.inline_outputs.append(out)  # rides on the next GetInputs
         else:

@@ -104,6 +104,11 @@ class FunctionRec:
     containers: dict[str, ContainerRec] = dataclasses.field(default_factory=dict)
     work: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     start_failures: int = 0
+    seconds_per_input: float | None = None  # moving average of the user code's run time
+
+    def observe(self, exec_s: float) -> None:
+        prev = self.seconds_per_input
+        self.seconds_per_input = exec_s if prev is None else 0.9 * prev + 0.1 * exec_s
 
     @property
     def options(self) -> pb.FunctionOptions:
@@ -394,6 +399,8 @@ class ControlPlane:
             if rec is None or rec.container_id != c.container_id:
                 continue  # cancelled, or already given to another container
             status = out.result.status
+            if out.exec_s:
+                fn.observe(out.exec_s)
             if status == pb.GENERATOR_ITEM:
                 items.append((rec, out.result, out.gen_index, False))
             elif status in (pb.FAILURE, pb.TIMEOUT):
@@ -520,7 +527,7 @@ class ControlPlane:
                 fn.work.set()
             active = fn.active()
             starting = sum(1 for c in active if c.state == "scheduled")
-            for _ in range(autoscaler.containers_to_start(fn.policy(), fn.demand(), len(active), starting)):
+            for _ in range(autoscaler.containers_to_start(fn.policy(), fn.demand(), len(active), starting, fn.seconds_per_input)):
                 if not self._start_container(fn):
                     if fn.demand() and not active:
                         self._evict_idle(exclude=fn)

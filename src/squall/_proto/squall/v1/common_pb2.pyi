@@ -134,20 +134,22 @@ class Result(_message.Message):
     def __init__(self, status: _Optional[_Union[ResultStatus, str]] = ..., data: _Optional[bytes] = ..., exception_repr: _Optional[str] = ..., traceback: _Optional[str] = ...) -> None: ...
 
 class Output(_message.Message):
-    __slots__ = ("input_id", "idx", "result", "seq", "gen_index", "attempt")
+    __slots__ = ("input_id", "idx", "result", "seq", "gen_index", "attempt", "exec_s")
     INPUT_ID_FIELD_NUMBER: _ClassVar[int]
     IDX_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     GEN_INDEX_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    EXEC_S_FIELD_NUMBER: _ClassVar[int]
     input_id: str
     idx: int
     result: Result
     seq: int
     gen_index: int
     attempt: int
-    def __init__(self, input_id: _Optional[str] = ..., idx: _Optional[int] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., seq: _Optional[int] = ..., gen_index: _Optional[int] = ..., attempt: _Optional[int] = ...) -> None: ...
+    exec_s: float
+    def __init__(self, input_id: _Optional[str] = ..., idx: _Optional[int] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., seq: _Optional[int] = ..., gen_index: _Optional[int] = ..., attempt: _Optional[int] = ..., exec_s: _Optional[float] = ...) -> None: ...
 
 class LogEntry(_message.Message):
     __slots__ = ("container_id", "stream", "text", "ts", "function_name", "seq")
