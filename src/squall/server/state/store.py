@@ -109,12 +109,15 @@ class Store:
         if not rows:
             return
         with self.conn.begin():
-            self.conn.execute(
-                m.inputs.update()
-                .where(m.inputs.c.id == sa.bindparam("b_id"))
-                .values(status="pending", container_id=None, attempt=sa.bindparam("b_attempt"), available_at=sa.bindparam("b_at")),
-                [{"b_id": i, "b_attempt": a, "b_at": t} for i, a, t in rows],
-            )
+            self._requeue(rows)
+
+    def _requeue(self, rows) -> None:
+        self.conn.execute(
+            m.inputs.update()
+            .where(m.inputs.c.id == sa.bindparam("b_id"))
+            .values(status="pending", container_id=None, attempt=sa.bindparam("b_attempt"), available_at=sa.bindparam("b_at")),
+            [{"b_id": i, "b_attempt": a, "b_at": t} for i, a, t in rows],
+        )
 
     def add_outputs(self, output_rows: list[dict], finished_input_ids: list[str], requeued: list[tuple[str, int, float]] = ()) -> None:
         """Record outputs (final or generator items) and finish inputs in one transaction."""
@@ -128,12 +131,7 @@ class Store:
                     [{"b_id": i} for i in finished_input_ids],
                 )
             if requeued:
-                self.conn.execute(
-                    m.inputs.update()
-                    .where(m.inputs.c.id == sa.bindparam("b_id"))
-                    .values(status="pending", container_id=None, attempt=sa.bindparam("b_attempt"), available_at=sa.bindparam("b_at")),
-                    [{"b_id": i, "b_attempt": a, "b_at": t} for i, a, t in requeued],
-                )
+                self._requeue(requeued)
 
     def outputs_after(self, call_id: str, after_seq: int, limit: int) -> list[sa.Row]:
         q = sa.select(m.outputs).where(m.outputs.c.call_id == call_id, m.outputs.c.seq > after_seq).order_by(m.outputs.c.seq).limit(limit)
