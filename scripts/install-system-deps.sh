@@ -21,7 +21,9 @@ runsc_is_recent() {
     # The 2022 build in bookworm main breaks `ls` and checkpoint; we need 2024 or later.
     local version year
     command -v runsc >/dev/null 2>&1 || return 1
-    version=$(runsc --version 2>/dev/null | head -n1) || return 1
+    # Read all of it: `| head -n1` under pipefail fails at random when runsc gets SIGPIPE.
+    version=$(runsc --version 2>/dev/null) || return 1
+    version=${version%%$'\n'*}
     year=$(grep -oE '(19|20)[0-9]{2}' <<<"$version" | head -n1) || return 1
     [[ -n "$year" && "$year" -ge 2024 ]]
 }
