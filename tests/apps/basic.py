@@ -115,3 +115,10 @@ class Counter:
     @modal.method()
     def pid(self) -> int:
         return os.getpid()
+
+
+@app.function()
+def count_then_fail(n: int):
+    for i in range(n):
+        yield i
+    raise MyError("after the items")

@@ -132,3 +132,19 @@ def test_aio_variants(running):
         return value, values
 
     assert asyncio.run(go()) == (25, [0, 1, 4])
+
+
+def test_generator_error_arrives_after_its_items(running):
+    seen = []
+    with pytest.raises(basic.MyError, match="after the items"):
+        for item in basic.count_then_fail.remote_gen(3):
+            seen.append(item)
+    assert seen == [0, 1, 2]
+
+
+def test_a_module_that_crashes_on_import_fails_the_call_instead_of_looping(running):
+    from tests.apps import crashy
+
+    with crashy.app.run():
+        with pytest.raises(ExecutionError, match="failed to start 3 times; last: the container exited unexpectedly with code 3"):
+            crashy.never_runs.remote()

@@ -31,7 +31,6 @@ from squall.exception import FunctionTimeoutError, InputCancellation, InvalidErr
 
 GET_INPUTS_WAIT_S = 25.0
 MAX_FETCH = 64
-INLINE_HOLD_S = 0.005  # results of a quick batch wait for the next GetInputs at most this long
 
 
 class Agent:
@@ -124,12 +123,11 @@ class Agent:
                 if o.batch_max_size:
                     self._run_batch(self._fill_batch(list(resp.inputs)))
                     continue
-                batch_start = time.monotonic()
-                for inp in resp.inputs:
+                for k, inp in enumerate(resp.inputs):
                     if pool is None:
+                        if k:
+                            self._flush_inline()  # only the batch's last result waits for the next GetInputs
                         self._run_one(inp)
-                        if time.monotonic() - batch_start > INLINE_HOLD_S:
-                            self._flush_inline()
                     else:
                         free.acquire()
                         pool.submit(self._run_one, inp).add_done_callback(lambda _f: free.release())
@@ -162,10 +160,12 @@ class Agent:
         with self.lock:
             self.running[inp.input_id] = time.monotonic()
         current.input_id, current.call_id = inp.input_id, inp.call_id
+        is_generator = False
         try:
             args, kwargs = ser.deserialize(inp.args)
             fn = self._callable(inp)
             if self.options.is_generator or inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+                is_generator = True
                 self._run_generator(inp, fn, args, kwargs)
                 return
             if inspect.iscoroutinefunction(fn):
@@ -181,7 +181,8 @@ class Agent:
             result = ser.exception_result(exc)
         finally:
             self.tasks.pop(inp.input_id, None)
-        self._finish(inp, result)
+        # A generator's error follows its items through the sender, so it never overtakes them.
+        self._finish(inp, result, inline=not is_generator)
 
     def _run_generator(self, inp: pb.Input, fn, args, kwargs) -> None:
         gen = fn(*args, **kwargs)
@@ -264,7 +265,14 @@ class Agent:
                 done = True
             batch = [b for b in batch if b is not None]
             if batch:
-                resp = self.stub.PutOutputs(container_pb2.PutOutputsRequest(outputs=batch), metadata=self.md)
+                try:
+                    resp = self.stub.PutOutputs(container_pb2.PutOutputsRequest(outputs=batch), metadata=self.md)
+                except grpc.RpcError as exc:
+                    # Results that cannot be delivered must not vanish: end the container, so the
+                    # control plane retries or fails its inputs.
+                    sys.stderr.write(f"squall: cannot deliver results ({exc.code().name}: {exc.details()}); stopping this container\n")
+                    sys.stderr.flush()
+                    os._exit(1)
                 self._cancel(resp.cancelled_input_ids)
         self._sender_done.set()
 
@@ -279,7 +287,7 @@ class Agent:
                 continue
             # Python cannot stop a running thread: report the timeout, then end the container.
             err = ser.exception_result(FunctionTimeoutError(f"the input ran longer than the function's timeout of {timeout:g} s and was stopped"), pb.TIMEOUT)
-            outs = [pb.Output(input_id=i, result=err) for i in late]
+            outs = list(self.inline_outputs) + _drain(self.outputs) + [pb.Output(input_id=i, result=err) for i in late]
             self.stub.PutOutputs(container_pb2.PutOutputsRequest(outputs=outs), metadata=self.md)
             sys.stderr.write(f"squall: input timed out after {timeout:g} s; stopping this container\n")
             sys.stderr.flush()
@@ -295,6 +303,17 @@ class Agent:
                 self._call_sync_or_async(getattr(self.instance, hook.__name__))
             except Exception as exc:  # noqa: BLE001 - an @exit failure must not hide the others
                 print(f"squall: @exit hook {hook.__name__} failed: {exc!r}", file=sys.stderr)
+
+
+def _drain(q: queue.Queue) -> list:
+    items = []
+    while True:
+        try:
+            item = q.get_nowait()
+        except queue.Empty:
+            return items
+        if item is not None:
+            items.append(item)
 
 
 async def _await(awaitable):

@@ -277,11 +277,16 @@ class Function:
             state["total"] = state["sent"]
 
         sender = asyncio.create_task(send_rest()) if state["total"] is None else None
+
+        def sender_failed() -> None:
+            if sender is not None and sender.done() and not sender.cancelled() and sender.exception() is not None:
+                raise sender.exception()
+
         bar = progress.map_started(self._name)
         buffered: dict[int, pb.Result] = {}
         next_idx = 0
         try:
-            async for out in _outputs(client, call_id, state):
+            async for out in _outputs(client, call_id, state, check=sender_failed):
                 if out.result.status == pb.GENERATOR_ITEM:
                     continue
                 state["done"] += 1
@@ -363,7 +368,7 @@ def _options_kwargs(o: pb.FunctionOptions) -> dict:
     )
 
 
-async def _outputs(client, call_id: str, state: dict | None, timeout: float | None = None) -> AsyncIterator[pb.Output]:
+async def _outputs(client, call_id: str, state: dict | None, timeout: float | None = None, check=None) -> AsyncIterator[pb.Output]:
     """Every output of a call, in arrival order, until all inputs (state['total']) are final."""
     after = 0
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -376,6 +381,8 @@ async def _outputs(client, call_id: str, state: dict | None, timeout: float | No
             if out.result.status != pb.GENERATOR_ITEM:
                 finals += 1
         after = resp.last_seq
+        if check is not None:
+            check()
         total = 1 if state is None else state.get("total")
         if total is not None and finals >= total:
             return

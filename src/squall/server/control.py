@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import heapq
 import logging
@@ -30,6 +31,8 @@ FINAL_FAILURES = (pb.FAILURE, pb.TIMEOUT, pb.TERMINATED)
 MAX_START_FAILURES = 3
 # How often an input may lose its worker (machine died, worker killed) before it is failed.
 MAX_WORKER_LOSSES = 3
+# A container takes at most this many seconds of (measured) work in one GetInputs.
+PREFETCH_S = 0.05
 
 
 def new_id(kind: str) -> str:
@@ -78,6 +81,8 @@ class ContainerRec:
     running: set[str] = dataclasses.field(default_factory=set)
     inputs_taken: int = 0
     said_hello: bool = False
+    ready: bool = False  # imported the user's code and ran @enter
+    cancelled: set[str] = dataclasses.field(default_factory=set)  # to tell the agent on its next call
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
     stop_reason: str = ""  # why squall stopped it, when it did
 
@@ -258,6 +263,10 @@ class ControlPlane:
         fn.delayed = [r for r in fn.delayed if r.call_id != call.call_id]
         heapq.heapify(fn.delayed)
         running = [r for r in fn.running.values() if r.call_id == call.call_id]
+        for r in running:
+            c = self.containers.get(r.container_id or "")
+            if c is not None:
+                c.cancelled.add(r.input_id)
         self._record(fn, [(r, result, 0, True) for r in dropped + running])
         if terminate_containers:
             for cid in {r.container_id for r in running if r.container_id}:
@@ -311,6 +320,8 @@ class ControlPlane:
         """A failed attempt: back to the queue if retries remain, else a final output."""
         o = fn.options
         call = self.calls.get(rec.call_id)
+        if fn.app_id not in self.running_apps:
+            return [(rec, pb.Result(status=pb.CANCELLED, exception_repr="the app was stopped while this input ran"), 0, True)], []
         if rec.attempt < o.max_retries and not (call and call.cancelled):
             delay = min(o.initial_delay_s * (o.backoff_coefficient**rec.attempt), o.max_delay_s)
             rec.attempt += 1
@@ -339,7 +350,9 @@ class ControlPlane:
             self.stop_container(c, "import or @enter failed")
             return
         c.state = "running" if c.state == "scheduled" else c.state
-        fn.start_failures = 0
+        if "enter_done" in timings:
+            c.ready = True
+            fn.start_failures = 0
 
     async def get_inputs(self, c: ContainerRec, max_n: int, wait_s: float) -> tuple[list[pb.Input], bool]:
         fn = self.functions[c.function_id]
@@ -353,11 +366,17 @@ class ControlPlane:
                     c.state = "stopping"
                     c.stop_reason = f"ran its max_inputs={o.max_inputs}"
                     return [], True
-                return [], False
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return [], False
+                fn.work.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(fn.work.wait(), min(remaining, 1.0))
+                continue
             if fn.pending:
                 # Share a backlog fairly: take at most our part of it, but never less than one.
                 share = math.ceil(len(fn.pending) / max(1, len(fn.active())))
-                n = max(1, min(max_n, share, len(fn.pending)))
+                n = max(1, min(max_n, share, len(fn.pending), self._prefetch(fn)))
                 if o.max_inputs:
                     n = min(n, o.max_inputs - c.inputs_taken)
                 taken = [fn.pending.popleft() for _ in range(n)]
@@ -391,6 +410,16 @@ class ControlPlane:
             except asyncio.TimeoutError:
                 pass
 
+    @staticmethod
+    def _prefetch(fn: FunctionRec) -> int:
+        """Inputs one container may take at once: many when inputs are quick, one while they are slow
+        or not yet measured, so containers that start later still find work."""
+        if fn.options.batch_max_size or fn.options.max_concurrent_inputs > 1:
+            return 1 << 30  # the agent asks for exactly its free slots
+        if fn.seconds_per_input is None:
+            return 1
+        return max(1, int(PREFETCH_S / max(fn.seconds_per_input, 1e-6)))
+
     def put_outputs(self, c: ContainerRec, outputs: list[pb.Output]) -> None:
         fn = self.functions[c.function_id]
         items, requeued = [], []
@@ -417,11 +446,14 @@ class ControlPlane:
             fn.work.set()
 
     def cancelled_inputs(self, c: ContainerRec) -> list[str]:
-        fn = self.functions[c.function_id]
-        return [i for i in c.running if (r := fn.running.get(i)) and (call := self.calls.get(r.call_id)) and call.cancelled]
+        ids, c.cancelled = list(c.cancelled), set()
+        return ids
 
     # -- workers -------------------------------------------------------------------------------
     def register_worker(self, reg: worker_pb2.WorkerRegister) -> WorkerRec:
+        old = self.workers.get(reg.worker_id)
+        if old is not None:  # it reconnected before we noticed the old stream end: its containers are gone
+            self.worker_lost(old)
         w = WorkerRec(reg.worker_id, reg.cpu, reg.memory_mb, tuple(reg.runtimes), reg.default_runtime)
         self.store.upsert_worker(reg.worker_id, reg.hostname, reg.cpu, reg.memory_mb)
         self.workers[w.worker_id] = w
@@ -456,7 +488,7 @@ class ControlPlane:
             w.containers.discard(container_id)
         was_stopping = c.state == "stopping"
         c.state = "stopped"
-        if was_stopping and not c.running and not oom_killed:
+        if was_stopping and not oom_killed:
             why = c.stop_reason or "stopped"
         elif oom_killed:
             why = f"the container ran out of memory (limit {fn.options.memory_limit_mb} MiB) and was killed; raise `memory=` on the function"
@@ -486,7 +518,7 @@ class ControlPlane:
         if items or requeued:
             self._record(fn, items, requeued)
             fn.work.set()
-        if not c.said_hello and not was_stopping and fn.app_id in self.running_apps:
+        if not c.ready and not was_stopping and not worker_lost and fn.app_id in self.running_apps:
             fn.start_failures += 1
             if fn.start_failures >= MAX_START_FAILURES:
                 fn.start_failures = 0

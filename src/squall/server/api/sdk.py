@@ -128,6 +128,9 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
 
     async def FunctionPutInputs(self, request, context):
         call = await self._call(request.call_id, context)
+        fn = self.cp.function(call.function_id)
+        if call.cancelled or fn is None or fn.app_id not in self.cp.running_apps:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"function call {call.call_id} was cancelled or its app stopped; no more inputs can be added")
         self.cp.add_inputs(call, list(request.inputs))
         return api_pb2.Empty()
 
