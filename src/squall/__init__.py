@@ -15,6 +15,8 @@ _EXPORTS = {
     "FunctionCall": "squall.sdk.function",
     "Cls": "squall.sdk.cls",
     "Image": "squall.sdk.image",
+    "Dict": "squall.sdk.dict",
+    "Queue": "squall.sdk.queue",
     "Retries": "squall.sdk.retries",
     "enter": "squall.sdk.partial",
     "exit": "squall.sdk.partial",

@@ -19,9 +19,11 @@ def _register() -> None:
     from squall.cli.app import app
     from squall.cli.container import container
     from squall.cli.daemons import server, token, worker
+    from squall.cli.dict import dict_
+    from squall.cli.queue import queue
     from squall.cli.run import run
 
-    for command in (run, app, container, server, worker, token):
+    for command in (run, app, container, dict_, queue, server, worker, token):
         cli.add_command(command)
 
 

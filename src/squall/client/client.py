@@ -9,7 +9,7 @@ import tomllib
 import grpc
 
 from squall import config
-from squall._proto.squall.v1 import api_pb2_grpc
+from squall._proto.squall.v1 import api_pb2_grpc, storage_pb2_grpc
 from squall.exception import ConnectionError as SquallConnectionError
 from squall.exception import from_grpc_code
 
@@ -42,15 +42,26 @@ def resolve_server() -> tuple[str | None, str | None]:
 class Client:
     """Owns the channel; `call` wraps every unary RPC with retries and friendly errors."""
 
-    def __init__(self, server_url: str, token: str | None):
+    def __init__(self, server_url: str, token: str | None, container_token: str | None = None):
         self.server_url = server_url
-        target = server_url.split("://", 1)[-1].rstrip("/")
+        # grpc takes unix sockets as `unix:///path`; host:port without a scheme
+        target = server_url if server_url.startswith("unix:") else server_url.split("://", 1)[-1].rstrip("/")
         self.channel = grpc.aio.insecure_channel(target, options=config.grpc_options())
         self.stub = api_pb2_grpc.ApiStub(self.channel)
-        self.metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self.storage_stub = storage_pb2_grpc.StorageServiceStub(self.channel)
+        if container_token:  # inside a container: only the StorageService accepts this token
+            self.metadata: tuple = (("x-squall-container-token", container_token),)
+        else:
+            self.metadata = (("authorization", f"Bearer {token}"),) if token else ()
 
     async def call(self, method: str, request, timeout: float | None = 60.0):
-        rpc = getattr(self.stub, method)
+        return await self._call(getattr(self.stub, method), request, timeout)
+
+    async def storage_call(self, method: str, request, timeout: float | None = 60.0):
+        """A StorageService RPC (Dicts and Queues), with the same retries as `call`."""
+        return await self._call(getattr(self.storage_stub, method), request, timeout)
+
+    async def _call(self, rpc, request, timeout: float | None):
         delay = 0.1
         for attempt in range(MAX_ATTEMPTS):
             try:
@@ -79,9 +90,14 @@ _client: Client | None = None
 
 
 async def get_client() -> Client:
-    """The process's client, from SQUALL_SERVER_URL / profile. Must run on the SDK loop."""
+    """The process's client, from SQUALL_SERVER_URL / profile; inside a container, the worker's
+    socket and the container's token. Must run on the SDK loop."""
     global _client
     if _client is None:
+        container_server = os.environ.get(config.ENV_CONTAINER_SERVER)
+        if container_server and not os.environ.get(config.ENV_SERVER_URL):
+            _client = Client(container_server, None, os.environ.get(config.ENV_CONTAINER_TOKEN))
+            return _client
         url, token = resolve_server()
         if not url:
             from squall.exception import InvalidError

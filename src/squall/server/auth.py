@@ -1,5 +1,6 @@
 """Tokens: every request carries one. The server's token guards the Api and WorkerService;
-containers present their own short-lived token, valid only for the ContainerService."""
+containers present their own short-lived token, valid for the ContainerService and, so that
+user code in a container can use Dicts and Queues, the StorageService."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import hmac
 import os
 import pathlib
 import secrets
+from collections.abc import Callable
 
 import grpc
 
 CONTAINER_SERVICE_PREFIX = "/squall.v1.ContainerService/"
+STORAGE_SERVICE_PREFIX = "/squall.v1.StorageService/"
+CONTAINER_TOKEN_HEADER = "x-squall-container-token"
 
 
 def load_or_create_token(path: pathlib.Path) -> str:
@@ -25,8 +29,9 @@ def load_or_create_token(path: pathlib.Path) -> str:
 
 
 class TokenInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, token: str):
+    def __init__(self, token: str, is_container_token: Callable[[str], bool] | None = None):
         self._expected = f"Bearer {token}".encode()
+        self._is_container_token = is_container_token  # does a running container hold this token?
 
         async def deny(request, context):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong token: set SQUALL_TOKEN, or run `squall token` on the server")
@@ -39,6 +44,9 @@ class TokenInterceptor(grpc.aio.ServerInterceptor):
             return await continuation(handler_call_details)  # the handler checks the container token
         for key, value in handler_call_details.invocation_metadata or ():
             if key == "authorization" and hmac.compare_digest(value.encode() if isinstance(value, str) else value, self._expected):
+                return await continuation(handler_call_details)
+            if (key == CONTAINER_TOKEN_HEADER and self._is_container_token is not None and method.startswith(STORAGE_SERVICE_PREFIX)
+                    and self._is_container_token(value if isinstance(value, str) else value.decode(errors="replace"))):
                 return await continuation(handler_call_details)
         handler = await continuation(handler_call_details)
         if handler is None:

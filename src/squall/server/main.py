@@ -10,9 +10,10 @@ import signal
 import grpc
 
 from squall import config
-from squall._proto.squall.v1 import api_pb2_grpc, container_pb2_grpc, worker_pb2_grpc
+from squall._proto.squall.v1 import api_pb2_grpc, container_pb2_grpc, storage_pb2_grpc, worker_pb2_grpc
 from squall.server.api.container import ContainerServicer
 from squall.server.api.sdk import ApiServicer
+from squall.server.api.storage import StorageServicer
 from squall.server.api.worker import WorkerServicer
 from squall.server.auth import TokenInterceptor, load_or_create_token
 from squall.server.control import ControlPlane
@@ -36,10 +37,11 @@ class Server:
         self.cp.recover()
         self.cp.start()
         blobs = LocalBlobStore(self.home / "blobs")
-        self.grpc = grpc.aio.server(options=config.grpc_options(), interceptors=[TokenInterceptor(self.token)])
+        self.grpc = grpc.aio.server(options=config.grpc_options(), interceptors=[TokenInterceptor(self.token, lambda t: t in self.cp.tokens)])
         api_pb2_grpc.add_ApiServicer_to_server(ApiServicer(self.cp, blobs), self.grpc)
         worker_pb2_grpc.add_WorkerServiceServicer_to_server(WorkerServicer(self.cp, blobs), self.grpc)
         container_pb2_grpc.add_ContainerServiceServicer_to_server(ContainerServicer(self.cp), self.grpc)
+        storage_pb2_grpc.add_StorageServiceServicer_to_server(StorageServicer(self.store), self.grpc)
         self.port = self.grpc.add_insecure_port(f"{self.host}:{self.port}")
         await self.grpc.start()
         log.info("control plane listening on %s:%d (state: %s)", self.host, self.port, self.db_url)

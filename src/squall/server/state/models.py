@@ -109,3 +109,42 @@ logs = sa.Table(
     sa.Column("ts", sa.Float, nullable=False),
     sa.Index("ix_logs_app_seq", "app_id", "seq"),
 )
+
+# -- Dicts and Queues (migration 0002) ----------------------------------------------------------
+dicts = sa.Table(
+    "dicts",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("name", sa.String, unique=True),  # NULL for an ephemeral dict
+    sa.Column("ephemeral", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+dict_entries = sa.Table(
+    "dict_entries",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),  # insertion order, for paging
+    sa.Column("dict_id", sa.String, nullable=False),
+    sa.Column("key", sa.LargeBinary, nullable=False),  # pickled: keys compare by these bytes
+    sa.Column("value", sa.LargeBinary, nullable=False),
+    sa.UniqueConstraint("dict_id", "key", name="uq_dict_entries_dict_key"),
+)
+
+queues = sa.Table(
+    "queues",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("name", sa.String, unique=True),  # NULL for an ephemeral queue
+    sa.Column("ephemeral", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+queue_items = sa.Table(
+    "queue_items",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),  # FIFO order
+    sa.Column("queue_id", sa.String, nullable=False),
+    sa.Column("partition", sa.String, nullable=False),  # "" is the default partition
+    sa.Column("value", sa.LargeBinary, nullable=False),
+    sa.Index("ix_queue_items_queue_partition_seq", "queue_id", "partition", "seq"),
+)

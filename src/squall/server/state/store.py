@@ -193,3 +193,114 @@ class Store:
         if container_id:
             q = q.where(m.logs.c.container_id == container_id)
         return self._all(q.order_by(m.logs.c.seq).limit(limit))
+
+    # -- dicts and queues ----------------------------------------------------------------------
+    # `table` is m.dicts or m.queues: both kinds share naming, listing and lookup.
+    def create_storage_object(self, table: sa.Table, object_id: str, name: str | None, ephemeral: bool) -> None:
+        with self.conn.begin():
+            self.conn.execute(table.insert().values(id=object_id, name=name, ephemeral=ephemeral, created_at=time.time()))
+
+    def find_storage_object(self, table: sa.Table, id_or_name: str) -> sa.Row | None:
+        return self._first(sa.select(table).where(sa.or_(table.c.id == id_or_name, table.c.name == id_or_name)))
+
+    def list_storage_objects(self, table: sa.Table) -> list[sa.Row]:
+        return self._all(sa.select(table).where(table.c.ephemeral.is_(False)).order_by(table.c.created_at))
+
+    def delete_dict(self, dict_id: str) -> None:
+        with self.conn.begin():
+            self.conn.execute(m.dict_entries.delete().where(m.dict_entries.c.dict_id == dict_id))
+            self.conn.execute(m.dicts.delete().where(m.dicts.c.id == dict_id))
+
+    def delete_queue(self, queue_id: str) -> None:
+        with self.conn.begin():
+            self.conn.execute(m.queue_items.delete().where(m.queue_items.c.queue_id == queue_id))
+            self.conn.execute(m.queues.delete().where(m.queues.c.id == queue_id))
+
+    def dict_get(self, dict_id: str, key: bytes) -> bytes | None:
+        e = m.dict_entries
+        row = self._first(sa.select(e.c.value).where(e.c.dict_id == dict_id, e.c.key == key))
+        return None if row is None else row.value
+
+    def dict_put(self, dict_id: str, entries: Sequence[tuple[bytes, bytes]], skip_if_exists: bool = False, max_keys: int | None = None) -> bool | None:
+        """Upsert entries in one transaction. False: skip_if_exists found the key; None: the
+        new keys would take the dict past `max_keys`, and nothing was written."""
+        e = m.dict_entries
+        entries = list(dict(entries).items())  # the last value of a repeated key wins
+        with self.conn.begin():
+            keys = [k for k, _ in entries]
+            existing: set[bytes] = set()
+            for i in range(0, len(keys), 500):
+                existing.update(r.key for r in self.conn.execute(sa.select(e.c.key).where(e.c.dict_id == dict_id, e.c.key.in_(keys[i : i + 500]))))
+            if skip_if_exists and existing:
+                return False
+            new = [(k, v) for k, v in entries if k not in existing]
+            if new and max_keys is not None:
+                count = self.conn.execute(sa.select(sa.func.count()).select_from(e).where(e.c.dict_id == dict_id)).scalar_one()
+                if count + len(new) > max_keys:
+                    return None
+            if new:
+                self.conn.execute(e.insert(), [{"dict_id": dict_id, "key": k, "value": v} for k, v in new])
+            updated = [(k, v) for k, v in entries if k in existing]
+            if updated:
+                self.conn.execute(
+                    e.update().where(e.c.dict_id == dict_id, e.c.key == sa.bindparam("b_key")).values(value=sa.bindparam("b_value")),
+                    [{"b_key": k, "b_value": v} for k, v in updated],
+                )
+        return True
+
+    def dict_pop(self, dict_id: str, key: bytes) -> bytes | None:
+        e = m.dict_entries
+        with self.conn.begin():
+            row = self.conn.execute(sa.select(e.c.seq, e.c.value).where(e.c.dict_id == dict_id, e.c.key == key)).first()
+            if row is not None:
+                self.conn.execute(e.delete().where(e.c.seq == row.seq))
+        return None if row is None else row.value
+
+    def dict_len(self, dict_id: str) -> int:
+        e = m.dict_entries
+        return self._all(sa.select(sa.func.count()).select_from(e).where(e.c.dict_id == dict_id))[0][0]
+
+    def dict_clear(self, dict_id: str) -> None:
+        with self.conn.begin():
+            self.conn.execute(m.dict_entries.delete().where(m.dict_entries.c.dict_id == dict_id))
+
+    def dict_contents(self, dict_id: str, after_seq: int, limit: int) -> list[sa.Row]:
+        e = m.dict_entries
+        return self._all(sa.select(e).where(e.c.dict_id == dict_id, e.c.seq > after_seq).order_by(e.c.seq).limit(limit))
+
+    def queue_put(self, queue_id: str, partition: str, values: Sequence[bytes]) -> None:
+        with self.conn.begin():
+            self.conn.execute(m.queue_items.insert(), [{"queue_id": queue_id, "partition": partition, "value": v} for v in values])
+
+    def queue_pop(self, queue_id: str, partition: str, n: int) -> list[bytes]:
+        """Remove and return up to n of the oldest items, in one transaction."""
+        q = m.queue_items
+        with self.conn.begin():
+            rows = list(self.conn.execute(sa.select(q.c.seq, q.c.value).where(q.c.queue_id == queue_id, q.c.partition == partition).order_by(q.c.seq).limit(n)))
+            if rows:
+                self.conn.execute(q.delete().where(q.c.seq.in_([r.seq for r in rows])))
+        return [r.value for r in rows]
+
+    def queue_peek(self, queue_id: str, partition: str, n: int) -> list[bytes]:
+        q = m.queue_items
+        return [r.value for r in self._all(sa.select(q.c.value).where(q.c.queue_id == queue_id, q.c.partition == partition).order_by(q.c.seq).limit(n))]
+
+    def queue_len(self, queue_id: str, partition: str | None) -> int:
+        """Items in one partition, or in all of them when partition is None."""
+        q = m.queue_items
+        query = sa.select(sa.func.count()).select_from(q).where(q.c.queue_id == queue_id)
+        if partition is not None:
+            query = query.where(q.c.partition == partition)
+        return self._all(query)[0][0]
+
+    def queue_num_partitions(self, queue_id: str) -> int:
+        q = m.queue_items
+        return self._all(sa.select(sa.func.count(sa.distinct(q.c.partition))).where(q.c.queue_id == queue_id))[0][0]
+
+    def queue_clear(self, queue_id: str, partition: str | None) -> None:
+        q = m.queue_items
+        with self.conn.begin():
+            query = q.delete().where(q.c.queue_id == queue_id)
+            if partition is not None:
+                query = query.where(q.c.partition == partition)
+            self.conn.execute(query)
