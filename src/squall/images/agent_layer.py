@@ -31,8 +31,11 @@ def agent_requirements() -> list[str]:
 def _container_platforms() -> list[str]:
     # pip matches --platform tags literally, so list every manylinux the container's
     # glibc can load; the host's own tags could name a newer glibc than the image has.
+    # Legacy aliases too (manylinux2014 = 2_17, ...): pip does not expand them for --platform,
+    # and without them the abi3 wheels (protobuf's C backend) lose to slow pure-Python ones.
     arch = platform.machine()
-    return [f"manylinux_2_{minor}_{arch}" for minor in range(CONTAINER_GLIBC_MINOR, 4, -1)]
+    legacy = [f"manylinux2014_{arch}", f"manylinux2010_{arch}", f"manylinux1_{arch}"]
+    return [f"manylinux_2_{minor}_{arch}" for minor in range(CONTAINER_GLIBC_MINOR, 4, -1)] + legacy
 
 
 def agent_layer_path(home: Path, python_version: str = "3.11") -> Path:
@@ -40,7 +43,7 @@ def agent_layer_path(home: Path, python_version: str = "3.11") -> Path:
         "requirements": agent_requirements(),
         "python": python_version,
         "platforms": _container_platforms(),
-        "revision": 1,
+        "revision": 2,
     }
     return home / "layers" / f"agent-py{python_version}-{recipe_hash(recipe)}"
 
