@@ -71,6 +71,8 @@ def test_spawn_get_gather_and_from_id(running):
     calls = [basic.square.spawn(i) for i in range(3)]
     assert squall.FunctionCall.gather(*calls) == [0, 1, 4]
     assert basic.square.spawn_map(range(4)).get(timeout=60) == [0, 1, 4, 9]
+    mapped = basic.square.spawn_map(range(3))
+    assert squall.FunctionCall.from_id(mapped.object_id).get(timeout=60) == [0, 1, 4]  # the server says it is a map of 3
 
 
 def test_generator_streams_values(running):

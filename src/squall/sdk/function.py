@@ -253,7 +253,7 @@ class Function:
         client = await self._client()
         inputs = [self._input(args, kwargs or {}, i) for i, args in enumerate(zip(*iterables))]
         resp = await client.call("FunctionCallCreate", api_pb2.FunctionCallCreateRequest(function_id=self._function_id, kind=api_pb2.MAP, inputs=inputs))
-        return FunctionCall(resp.call_id, client, num_inputs=len(inputs))
+        return FunctionCall(resp.call_id, client, num_inputs=len(inputs), is_map=True)
 
     async def _map(self, calls, order_outputs: bool, return_exceptions: bool) -> AsyncIterator:
         if self.is_generator:
@@ -383,6 +383,8 @@ async def _outputs(client, call_id: str, state: dict | None, timeout: float | No
         after = resp.last_seq
         if check is not None:
             check()
+        if state is not None and state.get("ask_server"):  # FunctionCall.from_id: the server knows the call's size
+            state["total"], state["kind"] = resp.num_inputs, resp.kind
         total = 1 if state is None else state.get("total")
         if total is not None and finals >= total:
             return
@@ -393,10 +395,11 @@ async def _outputs(client, call_id: str, state: dict | None, timeout: float | No
 class FunctionCall:
     """A handle to a call started with .spawn(); anyone with its id can wait for it."""
 
-    def __init__(self, call_id: str, client=None, num_inputs: int = 1):
+    def __init__(self, call_id: str, client=None, num_inputs: int | None = 1, is_map: bool = False):
         self.object_id = call_id
         self._client = client
-        self._num_inputs = num_inputs
+        self._num_inputs = num_inputs  # None: ask the server (a handle made by from_id)
+        self._is_map = is_map
 
     def __repr__(self) -> str:
         return f"FunctionCall({self.object_id})"
@@ -412,12 +415,14 @@ class FunctionCall:
         client = await self._resolved_client()
         results: dict[int, pb.Result] = {}
         items = []
-        async for out in _outputs(client, self.object_id, {"total": self._num_inputs}, timeout):
+        state = {"total": self._num_inputs, "ask_server": self._num_inputs is None}
+        async for out in _outputs(client, self.object_id, state, timeout):
             if out.result.status == pb.GENERATOR_ITEM:
                 items.append(ser.deserialize(out.result.data))
             else:
                 results[out.idx] = out.result
-        if self._num_inputs == 1:
+        is_map = self._is_map or state.get("kind") == api_pb2.MAP
+        if not is_map:
             value = result_value(results[min(results)])
             return items if items else value
         return [result_value(results[i]) for i in sorted(results)]
@@ -435,7 +440,7 @@ class FunctionCall:
     def from_id(function_call_id: str) -> FunctionCall:
         if not function_call_id.startswith(config.ID_PREFIX["call"]):
             raise InvalidError(f"{function_call_id!r} is not a function call id (they start with {config.ID_PREFIX['call']!r})")
-        return FunctionCall(function_call_id)
+        return FunctionCall(function_call_id, num_inputs=None)
 
     @staticmethod
     @live_function

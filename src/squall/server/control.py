@@ -63,6 +63,8 @@ class CallRec:
     call_id: str
     function_id: str
     cancelled: bool = False
+    kind: int = 0
+    num_inputs: int = 0
     changed: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
 
@@ -157,7 +159,9 @@ class ControlPlane:
             fn = self.functions.get(row.function_id)
             if fn is None:
                 continue
-            self.calls.setdefault(row.call_id, CallRec(row.call_id, row.function_id))
+            if row.call_id not in self.calls:
+                call_row = self.store.get_call(row.call_id)
+                self.calls[row.call_id] = CallRec(row.call_id, row.function_id, call_row.cancelled, call_row.kind, self.store.count_inputs(row.call_id))
             rec = InputRec(row.id, row.call_id, row.idx, row.method, row.args, row.attempt, row.available_at)
             fn.pending.append(rec)
             if row.status == "running":  # its container is gone with the old server process
@@ -225,7 +229,7 @@ class ControlPlane:
         return rows, recs
 
     def create_call(self, fn: FunctionRec, kind: int, inputs: list[pb.Input]) -> CallRec:
-        call = CallRec(new_id("call"), fn.function_id)
+        call = CallRec(new_id("call"), fn.function_id, kind=kind, num_inputs=len(inputs))
         rows, recs = self._input_rows(fn, call.call_id, inputs)
         self.store.create_call(call.call_id, fn.function_id, kind, rows)  # persisted before we answer
         self.calls[call.call_id] = call
@@ -236,6 +240,7 @@ class ControlPlane:
         fn = self.functions[call.function_id]
         rows, recs = self._input_rows(fn, call.call_id, inputs)
         self.store.add_inputs(rows)
+        call.num_inputs += len(rows)
         self._enqueue(fn, recs)
 
     def _enqueue(self, fn: FunctionRec, recs: list[InputRec]) -> None:
@@ -248,7 +253,7 @@ class ControlPlane:
         if call is None:
             row = self.store.get_call(call_id)
             if row is not None:
-                call = self.calls[call_id] = CallRec(call_id, row.function_id, row.cancelled)
+                call = self.calls[call_id] = CallRec(call_id, row.function_id, row.cancelled, row.kind, self.store.count_inputs(call_id))
         return call
 
     def cancel_call(self, call: CallRec, terminate_containers: bool) -> None:

@@ -137,7 +137,7 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
     async def FunctionGetOutputs(self, request, context):
         call = await self._call(request.call_id, context)
         outs = await self.cp.wait_outputs(call, request.after_seq, min(request.timeout_s, MAX_WAIT_S), request.max or 1000)
-        return api_pb2.FunctionGetOutputsResponse(outputs=outs, last_seq=outs[-1].seq if outs else request.after_seq)
+        return api_pb2.FunctionGetOutputsResponse(outputs=outs, last_seq=outs[-1].seq if outs else request.after_seq, num_inputs=call.num_inputs, kind=call.kind)
 
     async def FunctionCallCancel(self, request, context):
         self.cp.cancel_call(await self._call(request.call_id, context), request.terminate_containers)

@@ -100,6 +100,9 @@ class Store:
     def get_call(self, call_id: str) -> sa.Row | None:
         return self._first(sa.select(m.function_calls).where(m.function_calls.c.id == call_id))
 
+    def count_inputs(self, call_id: str) -> int:
+        return self._all(sa.select(sa.func.count()).select_from(m.inputs).where(m.inputs.c.call_id == call_id))[0][0]
+
     def add_inputs(self, input_rows: list[dict]) -> None:
         with self.conn.begin():
             self.conn.execute(m.inputs.insert(), input_rows)

@@ -178,12 +178,16 @@ class FunctionGetOutputsRequest(_message.Message):
     def __init__(self, call_id: _Optional[str] = ..., after_seq: _Optional[int] = ..., timeout_s: _Optional[float] = ..., max: _Optional[int] = ...) -> None: ...
 
 class FunctionGetOutputsResponse(_message.Message):
-    __slots__ = ("outputs", "last_seq")
+    __slots__ = ("outputs", "last_seq", "num_inputs", "kind")
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    NUM_INPUTS_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     outputs: _containers.RepeatedCompositeFieldContainer[_common_pb2.Output]
     last_seq: int
-    def __init__(self, outputs: _Optional[_Iterable[_Union[_common_pb2.Output, _Mapping]]] = ..., last_seq: _Optional[int] = ...) -> None: ...
+    num_inputs: int
+    kind: CallKind
+    def __init__(self, outputs: _Optional[_Iterable[_Union[_common_pb2.Output, _Mapping]]] = ..., last_seq: _Optional[int] = ..., num_inputs: _Optional[int] = ..., kind: _Optional[_Union[CallKind, str]] = ...) -> None: ...
 
 class FunctionCallCancelRequest(_message.Message):
     __slots__ = ("call_id", "terminate_containers")
