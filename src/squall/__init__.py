@@ -18,6 +18,7 @@ _EXPORTS = {
     "Dict": "squall.sdk.dict",
     "Queue": "squall.sdk.queue",
     "Retries": "squall.sdk.retries",
+    "Secret": "squall.sdk.secret",
     "enter": "squall.sdk.partial",
     "exit": "squall.sdk.partial",
     "method": "squall.sdk.partial",

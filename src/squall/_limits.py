@@ -60,3 +60,13 @@ def check_size(what: str, data: bytes, limit: int) -> bytes:
 
 def _mib(n: int) -> str:
     return f"{n / (1024 * 1024):.2f} MiB" if n >= 1024 * 1024 else f"{n / 1024:.1f} KiB" if n >= 1024 else f"{n} bytes"
+
+
+_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def check_env_key(key) -> str:
+    """A Secret's key becomes an environment variable name: letters, digits and '_', not starting with a digit."""
+    if not isinstance(key, str) or not _ENV_KEY.fullmatch(key):
+        raise InvalidError(f"secret key {key!r} is not a valid environment variable name (letters, digits and '_', not starting with a digit)")
+    return key

@@ -22,8 +22,9 @@ def _register() -> None:
     from squall.cli.dict import dict_
     from squall.cli.queue import queue
     from squall.cli.run import run
+    from squall.cli.secret import secret
 
-    for command in (run, app, container, dict_, queue, server, worker, token):
+    for command in (run, app, container, dict_, queue, secret, server, worker, token):
         cli.add_command(command)
 
 

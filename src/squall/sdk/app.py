@@ -80,6 +80,8 @@ class App:
             raise InvalidError(f"App name {name!r}: give a string of 1 to 64 characters")
         self.name = name
         self.image = image
+        self._secrets = _check_secrets(secrets, "App")
+        self._function_secrets: dict[str, list] = {}  # function name -> its Secrets, the app's first
         self._functions: dict[str, Function] = {}
         self._classes: dict[str, Cls] = {}
         self._local_entrypoints: dict[str, object] = {}
@@ -107,7 +109,8 @@ class App:
             raise InvalidError("use @app.function() with parentheses")
         if serialized:
             raise InvalidError("serialized=True is not supported yet: define the function at module level in a file")
-        for bad in ("secrets", "volumes", "schedule", "region", "cloud", "enable_memory_snapshot", "ephemeral_disk"):
+        function_secrets = _check_secrets(options.pop("secrets", ()), "@app.function")
+        for bad in ("volumes", "schedule", "region", "cloud", "enable_memory_snapshot", "ephemeral_disk"):
             if options.get(bad):
                 raise InvalidError(f"@app.function({bad}=...) is not supported yet in this squall build")
             options.pop(bad, None)
@@ -128,6 +131,7 @@ class App:
             definition = self._definition(raw_f, raw_f.__qualname__, fname, image, opts, is_class=False)
             fn = Function(self, raw_f, fname, definition)
             self._register(fname, fn)
+            self._function_secrets[fname] = [*self._secrets, *function_secrets]
             return fn
 
         return deco
@@ -135,7 +139,8 @@ class App:
     def cls(self, _warn_parentheses=None, *, image: Image | None = None, serialized: bool = False, **options):
         if _warn_parentheses is not None:
             raise InvalidError("use @app.cls() with parentheses")
-        for bad in ("secrets", "volumes", "region", "cloud", "enable_memory_snapshot", "ephemeral_disk"):
+        class_secrets = _check_secrets(options.pop("secrets", ()), "@app.cls")
+        for bad in ("volumes", "region", "cloud", "enable_memory_snapshot", "ephemeral_disk"):
             if options.get(bad):
                 raise InvalidError(f"@app.cls({bad}=...) is not supported yet in this squall build")
             options.pop(bad, None)
@@ -152,6 +157,7 @@ class App:
             class_fn = Function(self, None, user_cls.__name__, definition)
             c = Cls(self, user_cls, class_fn)
             self._register(user_cls.__name__, class_fn)
+            self._function_secrets[user_cls.__name__] = [*self._secrets, *class_secrets]
             self._classes[user_cls.__name__] = c
             return c
 
@@ -197,6 +203,7 @@ class App:
         from squall.client.client import get_client
 
         client = await get_client()
+        secret_ids = await self._resolve_secrets()  # required_keys are checked here, before any container can start
         resp = await client.call("AppCreate", api_pb2.AppCreateRequest(name=self.name or "app", ephemeral=ephemeral))
         self.app_id = resp.app_id
         digests: dict[CodeMount, str] = {}
@@ -205,6 +212,8 @@ class App:
             if mount not in digests:
                 digests[mount] = await _upload(client, mount.tarball())
             fn._definition.mount_digest = digests[mount]
+            del fn._definition.secret_ids[:]
+            fn._definition.secret_ids.extend(secret_ids[fname])
             created = await client.call("FunctionCreate", api_pb2.FunctionCreateRequest(app_id=self.app_id, name=fname, definition=fn._definition))
             fn._function_id = created.function_id
         self._running = _Running(self.app_id, client)
@@ -215,6 +224,43 @@ class App:
             await running.client.call("AppStop", api_pb2.AppStopRequest(app_id=running.app_id))
         for fn in self._functions.values():
             fn._function_id = None
+        await self._release_secrets()
+
+    def _all_secrets(self) -> list:
+        unique = {}
+        for secrets in self._function_secrets.values():
+            for s in secrets:
+                unique[id(s)] = s
+        return list(unique.values())
+
+    async def _resolve_secrets(self) -> dict[str, list[str]]:
+        """Each function's secret ids; named secrets must exist with their required keys. On an
+        error, the ephemeral secrets made so far are deleted again."""
+        try:
+            for s in self._all_secrets():
+                await s._resolve()
+        except BaseException:
+            await self._release_secrets()
+            raise
+        return {fname: list(dict.fromkeys(s.object_id for s in secrets)) for fname, secrets in self._function_secrets.items()}
+
+    async def _release_secrets(self) -> None:
+        for s in self._all_secrets():
+            with contextlib.suppress(Exception):
+                await s._release()
+
+
+def _check_secrets(secrets, where: str) -> list:
+    from squall.sdk.secret import Secret
+
+    if secrets is None:
+        return []
+    if isinstance(secrets, Secret) or not isinstance(secrets, (list, tuple)):
+        raise InvalidError(f"{where}(secrets=...) takes a list of squall.Secret, got {secrets!r}")
+    for s in secrets:
+        if not isinstance(s, Secret):
+            raise InvalidError(f"{where}(secrets=[...]): {s!r} is not a squall.Secret; use Secret.from_name, from_dict, from_dotenv or from_local_environ")
+    return list(secrets)
 
 
 async def _upload(client, data: bytes) -> str:

@@ -168,6 +168,8 @@ class Function:
                 self._function_id = resp.function_id
             elif not self._method_name and self._definition is not self._parent._definition:  # with_options(): its own container pool
                 self._definition.mount_digest = self._parent._definition.mount_digest
+                del self._definition.secret_ids[:]
+                self._definition.secret_ids.extend(self._parent._definition.secret_ids)
                 resp = await running.client.call(
                     "FunctionCreate", api_pb2.FunctionCreateRequest(app_id=running.app_id, name=self._name, definition=self._definition)
                 )

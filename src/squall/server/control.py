@@ -608,10 +608,13 @@ class ControlPlane:
         fn.containers[c.container_id] = c
         w.containers.add(c.container_id)
         self.store.create_container(c.container_id, fn.function_id, fn.app_id, w.worker_id, runtime)
+        from squall.server.secret_box import secret_env  # decrypted only here, sent over the authenticated worker stream
+
         w.commands.put_nowait(
             worker_pb2.WorkerCommand(
                 start=worker_pb2.StartContainer(
-                    container_id=c.container_id, function_id=fn.function_id, definition=fn.definition, token=c.token, runtime=runtime, scheduled_at=time.time()
+                    container_id=c.container_id, function_id=fn.function_id, definition=fn.definition, token=c.token, runtime=runtime, scheduled_at=time.time(),
+                    secret_env=secret_env(self.store, fn.definition.secret_ids),
                 )
             )
         )

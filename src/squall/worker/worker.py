@@ -19,6 +19,7 @@ import grpc
 import squall
 from squall import config
 from squall._proto.squall.v1 import api_pb2, common_pb2, worker_pb2, worker_pb2_grpc
+from squall._redact import redact
 from squall.runtime import get_runtime
 from squall.runtime.base import Container, ContainerSpec, Mount, Runtime
 from squall.worker.proxy import SocketProxy
@@ -52,6 +53,7 @@ class Worker:
         self.pending_logs: list[common_pb2.LogEntry] = []
         self._tasks: set[asyncio.Task] = set()
         self._stopping = False
+        self._secret_values: dict[str, list[str]] = {}  # container id -> its Secret values, never shipped in a log line
 
     # -- setup ---------------------------------------------------------------------------------
     def prepare(self, progress=print) -> None:
@@ -177,6 +179,7 @@ class Worker:
         status = await container.wait()
         await asyncio.gather(*pumps, return_exceptions=True)
         self.containers.pop(cid, None)
+        self._secret_values.pop(cid, None)
         self.outbox.put_nowait(
             worker_pb2.WorkerEvent(exited=worker_pb2.ContainerExited(container_id=cid, exit_code=status.exit_code, oom_killed=status.oom_killed))
         )
@@ -193,7 +196,9 @@ class Worker:
             config.ENV_IS_REMOTE: "1",
             "SQUALL_TIMING_SCHEDULED": repr(start.scheduled_at),
             **dict(o.env),
+            **dict(start.secret_env),
         }
+        self._secret_values[start.container_id] = [v for v in start.secret_env.values() if v]  # redacted from its log lines
         if runtime.capabilities.isolation:
             env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
             env["HOME"] = "/root"
@@ -246,6 +251,8 @@ class Worker:
             self._log(cid, function_name, stream, line.decode(errors="replace").rstrip("\n"))
 
     def _log(self, cid: str, function_name: str, stream: str, text: str) -> None:
+        if self._secret_values.get(cid):
+            text = redact(text, self._secret_values[cid])
         self.pending_logs.append(common_pb2.LogEntry(container_id=cid, stream=stream, text=text, ts=time.time(), function_name=function_name))
 
 

@@ -239,3 +239,58 @@ class StorageServicer(storage_pb2_grpc.StorageServiceServicer):
             self.store.queue_clear(request.queue_id, partition)
             self._notify(request.queue_id, partition)
         return spb.StorageEmpty()
+
+    # -- secrets -------------------------------------------------------------------------------
+    async def SecretGetOrCreate(self, request, context):
+        from squall.server.secret_box import default_box
+
+        env = dict(request.env_dict)
+        try:
+            for key in env:
+                lim.check_env_key(key)
+            if not request.ephemeral:
+                lim.check_name("secret", request.name)
+        except InvalidError as exc:
+            await self._invalid(context, exc)
+        if request.ephemeral:
+            object_id = "st-" + uuid.uuid4().hex[:20]
+            self.store.create_secret(object_id, None, True, default_box().encrypt(env))
+            return spb.ObjectGetOrCreateResponse(object_id=object_id)
+        row = self.store.find_secret(request.name)
+        if row is None and not env:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"no secret named {request.name!r}: create it with `squall secret create {request.name} KEY=VALUE ...`"
+            )
+        if row is not None and env:
+            if not request.overwrite:
+                await context.abort(grpc.StatusCode.ALREADY_EXISTS, f"a secret named {request.name!r} already exists; pass --force to replace it")
+            self.store.replace_secret(row.id, default_box().encrypt(env))
+            return spb.ObjectGetOrCreateResponse(object_id=row.id)
+        if row is None:
+            object_id = "st-" + uuid.uuid4().hex[:20]
+            try:
+                self.store.create_secret(object_id, request.name, False, default_box().encrypt(env))
+            except sa.exc.IntegrityError:
+                await context.abort(grpc.StatusCode.ALREADY_EXISTS, f"a secret named {request.name!r} already exists")
+            return spb.ObjectGetOrCreateResponse(object_id=object_id)
+        missing = sorted(set(request.required_keys) - set(default_box().decrypt(row.data)))
+        if missing:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"secret {request.name!r} is missing the required keys {', '.join(missing)}",
+            )
+        return spb.ObjectGetOrCreateResponse(object_id=row.id)
+
+    async def SecretDelete(self, request, context):
+        row = self.store.find_secret(request.name)
+        if row is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no secret named {request.name!r}; `squall secret list` shows them")
+        self.store.delete_secret(row.id)
+        return spb.StorageEmpty()
+
+    async def SecretList(self, request, context):
+        from squall.server.secret_box import default_box
+
+        return spb.SecretListResponse(
+            secrets=[spb.SecretInfo(object_id=r.id, name=r.name, created_at=r.created_at, keys=sorted(default_box().decrypt(r.data)))
+                     for r in self.store.list_secrets()]
+        )

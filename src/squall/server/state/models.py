@@ -148,3 +148,14 @@ queue_items = sa.Table(
     sa.Column("value", sa.LargeBinary, nullable=False),
     sa.Index("ix_queue_items_queue_partition_seq", "queue_id", "partition", "seq"),
 )
+
+# -- Secrets (migration 0003) -------------------------------------------------------------------
+secrets = sa.Table(
+    "secrets",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("name", sa.String, unique=True),  # NULL for an ephemeral secret (Secret.from_dict)
+    sa.Column("ephemeral", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),  # Fernet token of the JSON {key: value}; never plaintext
+)

@@ -307,3 +307,25 @@ class Store:
             if partition is not None:
                 query = query.where(q.c.partition == partition)
             self.conn.execute(query)
+
+    # -- secrets (the data is already encrypted; see server/secret_box.py) ---------------------
+    def create_secret(self, secret_id: str, name: str | None, ephemeral: bool, data: bytes) -> None:
+        with self.conn.begin():
+            self.conn.execute(m.secrets.insert().values(id=secret_id, name=name, ephemeral=ephemeral, created_at=time.time(), data=data))
+
+    def replace_secret(self, secret_id: str, data: bytes) -> None:
+        with self.conn.begin():
+            self.conn.execute(m.secrets.update().where(m.secrets.c.id == secret_id).values(data=data))
+
+    def find_secret(self, id_or_name: str) -> sa.Row | None:
+        return self.find_storage_object(m.secrets, id_or_name)
+
+    def secrets_by_id(self, secret_ids: Sequence[str]) -> list[sa.Row]:
+        return self._all(sa.select(m.secrets).where(m.secrets.c.id.in_(list(secret_ids))))
+
+    def list_secrets(self) -> list[sa.Row]:
+        return self.list_storage_objects(m.secrets)
+
+    def delete_secret(self, secret_id: str) -> None:
+        with self.conn.begin():
+            self.conn.execute(m.secrets.delete().where(m.secrets.c.id == secret_id))

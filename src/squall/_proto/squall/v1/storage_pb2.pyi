@@ -199,3 +199,42 @@ class QueueClearRequest(_message.Message):
     partition: str
     all: bool
     def __init__(self, queue_id: _Optional[str] = ..., partition: _Optional[str] = ..., all: _Optional[bool] = ...) -> None: ...
+
+class SecretGetOrCreateRequest(_message.Message):
+    __slots__ = ("name", "env_dict", "ephemeral", "overwrite", "required_keys")
+    class EnvDictEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENV_DICT_FIELD_NUMBER: _ClassVar[int]
+    EPHEMERAL_FIELD_NUMBER: _ClassVar[int]
+    OVERWRITE_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_KEYS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    env_dict: _containers.ScalarMap[str, str]
+    ephemeral: bool
+    overwrite: bool
+    required_keys: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., env_dict: _Optional[_Mapping[str, str]] = ..., ephemeral: _Optional[bool] = ..., overwrite: _Optional[bool] = ..., required_keys: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SecretInfo(_message.Message):
+    __slots__ = ("object_id", "name", "created_at", "keys")
+    OBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    object_id: str
+    name: str
+    created_at: float
+    keys: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, object_id: _Optional[str] = ..., name: _Optional[str] = ..., created_at: _Optional[float] = ..., keys: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SecretListResponse(_message.Message):
+    __slots__ = ("secrets",)
+    SECRETS_FIELD_NUMBER: _ClassVar[int]
+    secrets: _containers.RepeatedCompositeFieldContainer[SecretInfo]
+    def __init__(self, secrets: _Optional[_Iterable[_Union[SecretInfo, _Mapping]]] = ...) -> None: ...

@@ -126,6 +126,21 @@ class StorageServiceStub:
                 request_serializer=squall_dot_v1_dot_storage__pb2.QueueClearRequest.SerializeToString,
                 response_deserializer=squall_dot_v1_dot_storage__pb2.StorageEmpty.FromString,
                 _registered_method=True)
+        self.SecretGetOrCreate = channel.unary_unary(
+                '/squall.v1.StorageService/SecretGetOrCreate',
+                request_serializer=squall_dot_v1_dot_storage__pb2.SecretGetOrCreateRequest.SerializeToString,
+                response_deserializer=squall_dot_v1_dot_storage__pb2.ObjectGetOrCreateResponse.FromString,
+                _registered_method=True)
+        self.SecretDelete = channel.unary_unary(
+                '/squall.v1.StorageService/SecretDelete',
+                request_serializer=squall_dot_v1_dot_storage__pb2.ObjectDeleteRequest.SerializeToString,
+                response_deserializer=squall_dot_v1_dot_storage__pb2.StorageEmpty.FromString,
+                _registered_method=True)
+        self.SecretList = channel.unary_unary(
+                '/squall.v1.StorageService/SecretList',
+                request_serializer=squall_dot_v1_dot_storage__pb2.StorageEmpty.SerializeToString,
+                response_deserializer=squall_dot_v1_dot_storage__pb2.SecretListResponse.FromString,
+                _registered_method=True)
 
 
 class StorageServiceServicer:
@@ -241,6 +256,26 @@ class StorageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SecretGetOrCreate(self, request, context):
+        """Secrets: values go in, never come out; only the control plane decrypts them, to start
+        the containers that ask for them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SecretDelete(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SecretList(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -333,6 +368,21 @@ def add_StorageServiceServicer_to_server(servicer, server):
                     servicer.QueueClear,
                     request_deserializer=squall_dot_v1_dot_storage__pb2.QueueClearRequest.FromString,
                     response_serializer=squall_dot_v1_dot_storage__pb2.StorageEmpty.SerializeToString,
+            ),
+            'SecretGetOrCreate': grpc.unary_unary_rpc_method_handler(
+                    servicer.SecretGetOrCreate,
+                    request_deserializer=squall_dot_v1_dot_storage__pb2.SecretGetOrCreateRequest.FromString,
+                    response_serializer=squall_dot_v1_dot_storage__pb2.ObjectGetOrCreateResponse.SerializeToString,
+            ),
+            'SecretDelete': grpc.unary_unary_rpc_method_handler(
+                    servicer.SecretDelete,
+                    request_deserializer=squall_dot_v1_dot_storage__pb2.ObjectDeleteRequest.FromString,
+                    response_serializer=squall_dot_v1_dot_storage__pb2.StorageEmpty.SerializeToString,
+            ),
+            'SecretList': grpc.unary_unary_rpc_method_handler(
+                    servicer.SecretList,
+                    request_deserializer=squall_dot_v1_dot_storage__pb2.StorageEmpty.FromString,
+                    response_serializer=squall_dot_v1_dot_storage__pb2.SecretListResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -823,6 +873,87 @@ class StorageService:
             '/squall.v1.StorageService/QueueClear',
             squall_dot_v1_dot_storage__pb2.QueueClearRequest.SerializeToString,
             squall_dot_v1_dot_storage__pb2.StorageEmpty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SecretGetOrCreate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/squall.v1.StorageService/SecretGetOrCreate',
+            squall_dot_v1_dot_storage__pb2.SecretGetOrCreateRequest.SerializeToString,
+            squall_dot_v1_dot_storage__pb2.ObjectGetOrCreateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SecretDelete(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/squall.v1.StorageService/SecretDelete',
+            squall_dot_v1_dot_storage__pb2.ObjectDeleteRequest.SerializeToString,
+            squall_dot_v1_dot_storage__pb2.StorageEmpty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SecretList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/squall.v1.StorageService/SecretList',
+            squall_dot_v1_dot_storage__pb2.StorageEmpty.SerializeToString,
+            squall_dot_v1_dot_storage__pb2.SecretListResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -82,20 +82,29 @@ class WorkerEvent(_message.Message):
     def __init__(self, register: _Optional[_Union[WorkerRegister, _Mapping]] = ..., heartbeat: _Optional[_Union[WorkerHeartbeat, _Mapping]] = ..., started: _Optional[_Union[ContainerStarted, _Mapping]] = ..., exited: _Optional[_Union[ContainerExited, _Mapping]] = ..., logs: _Optional[_Union[ContainerLogs, _Mapping]] = ...) -> None: ...
 
 class StartContainer(_message.Message):
-    __slots__ = ("container_id", "function_id", "definition", "token", "runtime", "scheduled_at")
+    __slots__ = ("container_id", "function_id", "definition", "token", "runtime", "scheduled_at", "secret_env")
+    class SecretEnvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
     FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
     DEFINITION_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
     SCHEDULED_AT_FIELD_NUMBER: _ClassVar[int]
+    SECRET_ENV_FIELD_NUMBER: _ClassVar[int]
     container_id: str
     function_id: str
     definition: _common_pb2.FunctionDefinition
     token: str
     runtime: str
     scheduled_at: float
-    def __init__(self, container_id: _Optional[str] = ..., function_id: _Optional[str] = ..., definition: _Optional[_Union[_common_pb2.FunctionDefinition, _Mapping]] = ..., token: _Optional[str] = ..., runtime: _Optional[str] = ..., scheduled_at: _Optional[float] = ...) -> None: ...
+    secret_env: _containers.ScalarMap[str, str]
+    def __init__(self, container_id: _Optional[str] = ..., function_id: _Optional[str] = ..., definition: _Optional[_Union[_common_pb2.FunctionDefinition, _Mapping]] = ..., token: _Optional[str] = ..., runtime: _Optional[str] = ..., scheduled_at: _Optional[float] = ..., secret_env: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class StopContainer(_message.Message):
     __slots__ = ("container_id", "reason")
