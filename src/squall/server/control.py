@@ -33,6 +33,8 @@ MAX_START_FAILURES = 3
 MAX_WORKER_LOSSES = 3
 # A container takes at most this many seconds of (measured) work in one GetInputs.
 PREFETCH_S = 0.05
+# One answer to an output poll carries about this many bytes of results at most.
+MAX_OUTPUT_BYTES = 64 * 1024 * 1024
 
 
 def new_id(kind: str) -> str:
@@ -303,10 +305,15 @@ class ControlPlane:
                 call.changed.set()
 
     def outputs_after(self, call_id: str, after_seq: int, limit: int) -> list[pb.Output]:
-        return [
-            pb.Output(input_id=r.input_id, idx=r.idx, result=pb.Result.FromString(r.result), seq=r.seq, gen_index=r.gen_index, attempt=r.attempt)
-            for r in self.store.outputs_after(call_id, after_seq, limit)
-        ]
+        """At most `limit` outputs and about MAX_OUTPUT_BYTES of them (always at least one), so a
+        poll answer stays under the gRPC message limit however large the results are."""
+        outs, size = [], 0
+        for r in self.store.outputs_after(call_id, after_seq, limit):
+            size += len(r.result)
+            if outs and size > MAX_OUTPUT_BYTES:
+                break
+            outs.append(pb.Output(input_id=r.input_id, idx=r.idx, result=pb.Result.FromString(r.result), seq=r.seq, gen_index=r.gen_index, attempt=r.attempt))
+        return outs
 
     async def wait_outputs(self, call: CallRec, after_seq: int, timeout: float, limit: int) -> list[pb.Output]:
         deadline = time.monotonic() + timeout
