@@ -2,7 +2,9 @@
 
 Measures, for runc and gVisor: warm `.remote()` round trip, `.map` throughput, and cold start
 to first result split into phases; Ray 2.60 doing the same calls; and the bare runtime floor
-(`runc run` / `runsc run` of `python3 -c pass`). Writes benchmarks/results/latest.json and
+(`runc run` / `runsc run` of `python3 -c pass`); and Dict/Queue operations per second against
+Redis (benchmarks/bench_storage.py; `--only-storage` runs just that and merges it into the
+existing results). Writes benchmarks/results/latest.json and
 docs/benchmarks.md. Quote medians and ratios: the machine is shared and noisy.
 """
 
@@ -23,7 +25,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import bench_app  # noqa: E402
+from benchmarks import bench_app, bench_storage  # noqa: E402
 from tests.conftest import CACHE, Cluster  # noqa: E402
 
 
@@ -182,6 +184,8 @@ def markdown(r: dict) -> str:
     lines += ["", "Each phase column is the time since the previous mark (client call → scheduled → ...).", "",
               "## Bare runtime floor (same rootfs)", "", "| | p50 |", "| --- | --- |"]
     lines += [f"| `{k.split('_')[0]} run` python3 -c pass | {v} ms |" for k, v in f.items()]
+    if r.get("storage"):
+        lines += ["", *bench_storage.markdown(r["storage"])]
     if r.get("notes"):
         lines += ["", "## Where the time goes", "", *r["notes"]]
     return "\n".join(lines) + "\n"
@@ -194,7 +198,17 @@ def main() -> None:
     ap.add_argument("--map-n", type=int, default=20_000)
     ap.add_argument("--colds", type=int, default=5)
     ap.add_argument("--no-ray", action="store_true")
+    ap.add_argument("--only-storage", action="store_true", help="run only the Dict/Queue vs Redis section; keep the other sections of latest.json")
+    ap.add_argument("--storage-ops", type=int, default=2000)
     args = ap.parse_args()
+    out_dir = ROOT / "benchmarks" / "results"
+    if args.only_storage:
+        latest = out_dir / "latest.json"
+        results = json.loads(latest.read_text()) if latest.exists() else {"when": "-", "machine": "-", "squall": []}
+        print("dict and queue vs redis ...", flush=True)
+        results["storage"] = storage_section(args.storage_ops)
+        write(results, out_dir)
+        return
     results: dict = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{platform.node()} ({os.cpu_count()} cpu)", "squall": []}
     for rt in args.runtimes.split(","):
         print(f"squall on {rt} ...", flush=True)
@@ -205,9 +219,19 @@ def main() -> None:
     from squall.images.base import ensure_debian_slim
 
     results["floor"] = runtime_floor(ensure_debian_slim(CACHE, log=lambda _l: None), 10)
+    print("dict and queue vs redis ...", flush=True)
+    results["storage"] = storage_section(args.storage_ops)
     notes_file = ROOT / "benchmarks" / "NOTES.md"
     results["notes"] = notes_file.read_text().splitlines() if notes_file.exists() else []
-    out_dir = ROOT / "benchmarks" / "results"
+    write(results, out_dir)
+
+
+def storage_section(ops: int) -> dict:
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return {"when": when, "machine": f"{platform.node()} ({os.cpu_count()} cpu)", **bench_storage.storage_figures(n=ops)}
+
+
+def write(results: dict, out_dir: pathlib.Path) -> None:
     out_dir.mkdir(exist_ok=True)
     (out_dir / "latest.json").write_text(json.dumps(results, indent=2))
     (ROOT / "docs" / "benchmarks.md").write_text(markdown(results))
