@@ -1,4 +1,4 @@
-"""`squall app list|logs|stop`."""
+"""`squall app list|logs|stop|history|rollback`."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ def app() -> None:
 def list_apps() -> None:
     """List apps, newest last."""
     resp = api_call("AppList", api_pb2.AppListRequest())
-    table = Table("App ID", "Name", "State", "Containers", "Created", "Stopped")
+    table = Table("App ID", "Name", "State", "Version", "Containers", "Created", "Stopped")
     for a in resp.apps:
-        table.add_row(a.app_id, a.name, a.state + (" (ephemeral)" if a.ephemeral else ""), str(a.num_containers), when(a.created_at), when(a.stopped_at))
+        state = a.state + (" (ephemeral)" if a.ephemeral else " (deployed)")
+        table.add_row(a.app_id, a.name, state, f"v{a.version}" if a.version else "-", str(a.num_containers), when(a.created_at), when(a.stopped_at))
     out.print(table)
 
 
@@ -60,3 +61,26 @@ def stop(app_id: str) -> None:
     """Stop an app and its containers."""
     api_call("AppStop", api_pb2.AppStopRequest(app_id=app_id))
     out.print(f"Stopped {app_id}.")
+
+
+@app.command()
+@click.argument("name")
+@friendly_errors
+def history(name: str) -> None:
+    """List a deployed app's versions (NAME is a name or an app id)."""
+    resp = api_call("AppHistory", api_pb2.AppHistoryRequest(app_id=name))
+    table = Table("Version", "Deployed", "Functions", "Note")
+    for v in resp.versions:
+        note = ("current" if v.version == resp.current else "") + (f"{', ' if v.version == resp.current else ''}rollback to v{v.rollback_of}" if v.rollback_of else "")
+        table.add_row(f"v{v.version}", when(v.created_at), ", ".join(v.functions), note)
+    out.print(table)
+
+
+@app.command()
+@click.argument("name")
+@click.argument("version", required=False, type=int)
+@friendly_errors
+def rollback(name: str, version: int | None) -> None:
+    """Deploy an older VERSION of NAME again (default: the one before the current), as a new version."""
+    resp = api_call("AppRollback", api_pb2.AppRollbackRequest(app_id=name, version=version or 0))
+    out.print(f"Rolled back {name} to {'v' + str(version) if version else 'the previous version'}; now at v{resp.version}.")

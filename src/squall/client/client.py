@@ -49,7 +49,7 @@ class Client:
         self.channel = grpc.aio.insecure_channel(target, options=config.grpc_options())
         self.stub = api_pb2_grpc.ApiStub(self.channel)
         self.storage_stub = storage_pb2_grpc.StorageServiceStub(self.channel)
-        if container_token:  # inside a container: only the StorageService accepts this token
+        if container_token:  # inside a container: the StorageService and a few Api methods accept this token (server/auth.py)
             self.metadata: tuple = (("x-squall-container-token", container_token),)
         else:
             self.metadata = (("authorization", f"Bearer {token}"),) if token else ()

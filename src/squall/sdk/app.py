@@ -24,6 +24,7 @@ from squall.sdk.image import Image
 class _Running:
     app_id: str
     client: object
+    ephemeral: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,6 +155,9 @@ class App:
                 concurrent=getattr(user_cls, "__squall_concurrent__", None), batched=getattr(user_cls, "__squall_batched__", None), **options
             )
             definition = self._definition(user_cls, user_cls.__qualname__, f"{user_cls.__name__}.*", image, opts, is_class=True)
+            methods = method_names(user_cls)
+            definition.methods.extend(methods)
+            definition.generator_methods.extend(m for m, raw in methods.items() if _is_generator_method(raw))
             class_fn = Function(self, None, user_cls.__name__, definition)
             c = Cls(self, user_cls, class_fn)
             self._register(user_cls.__name__, class_fn)
@@ -199,13 +203,34 @@ class App:
             if not detach:
                 run_sync(self._stop())
 
-    async def _start(self, ephemeral: bool) -> None:
+    def deploy(self, *, name: str | None = None) -> int:
+        """Create or update the persistent app `name` (default: the App's name) on the configured
+        server, as its next version; returns the version. A rolling update: calls already running
+        on the previous version finish there, new ones go to this one."""
+        return run_sync(self._deploy(name))
+
+    async def _deploy(self, name: str | None) -> int:
+        name = name or self.name
+        if not name:
+            raise InvalidError("a deployed app needs a name: App(\"name\") or deploy(name=...)")
+        if self._running is not None and self._running.ephemeral:
+            raise InvalidError(f"app {self.name!r} is running (app.run()); deploy it outside the `with app.run():` block")
+        if name != self.name:
+            for fn in self._functions.values():
+                fn._definition.app_name = name
+        self.name = name
+        function_ids = await self._start(ephemeral=False)
+        resp = await self._running.client.call("AppPublish", api_pb2.AppPublishRequest(app_id=self.app_id, function_ids=function_ids))
+        return resp.version
+
+    async def _start(self, ephemeral: bool) -> dict[str, str]:
         from squall.client.client import get_client
 
         client = await get_client()
         secret_ids = await self._resolve_secrets()  # required_keys are checked here, before any container can start
         resp = await client.call("AppCreate", api_pb2.AppCreateRequest(name=self.name or "app", ephemeral=ephemeral))
         self.app_id = resp.app_id
+        function_ids = {}
         digests: dict[CodeMount, str] = {}
         for fname, fn in self._functions.items():
             mount = CodeMount.of(fn._squall_raw or self._classes[fname]._squall_raw)
@@ -215,8 +240,9 @@ class App:
             del fn._definition.secret_ids[:]
             fn._definition.secret_ids.extend(secret_ids[fname])
             created = await client.call("FunctionCreate", api_pb2.FunctionCreateRequest(app_id=self.app_id, name=fname, definition=fn._definition))
-            fn._function_id = created.function_id
-        self._running = _Running(self.app_id, client)
+            fn._function_id = function_ids[fname] = created.function_id
+        self._running = _Running(self.app_id, client, ephemeral)
+        return function_ids
 
     async def _stop(self) -> None:
         running, self._running = self._running, None
@@ -261,6 +287,11 @@ def _check_secrets(secrets, where: str) -> list:
         if not isinstance(s, Secret):
             raise InvalidError(f"{where}(secrets=[...]): {s!r} is not a squall.Secret; use Secret.from_name, from_dict, from_dotenv or from_local_environ")
     return list(secrets)
+
+
+def _is_generator_method(raw) -> bool:
+    flag = getattr(raw, "__squall_method__", {}).get("is_generator")
+    return is_generator_function(raw) if flag is None else bool(flag)
 
 
 async def _upload(client, data: bytes) -> str:

@@ -71,8 +71,22 @@ class Cls:
     def __repr__(self) -> str:
         return f"Cls({self.__name__})"
 
+    @classmethod
+    def from_name(cls, app_name: str, name: str) -> Cls:
+        """A handle to class `name` of the deployed app `app_name`. Lazy: the first method call
+        looks it up; parameters are checked in the container."""
+        handle = cls.__new__(cls)
+        handle._app = None
+        handle._squall_raw = None
+        handle._function = Function._lookup_handle(app_name, name, is_class=True)
+        handle._methods = {}
+        handle.__name__ = handle.__qualname__ = name
+        handle.__doc__ = None
+        return handle
+
     def __call__(self, *args, **kwargs) -> Obj:
-        construct_instance(self._squall_raw, args, kwargs) if parameters_of(self._squall_raw) else None  # validate now, not in the container
+        if self._squall_raw is not None and parameters_of(self._squall_raw):
+            construct_instance(self._squall_raw, args, kwargs)  # validate now, not in the container
         return Obj(self, args, kwargs)
 
     def __getattr__(self, name: str):
@@ -81,12 +95,15 @@ class Cls:
         return getattr(self(), name)
 
     def with_options(self, **options) -> Cls:
+        self._function._check_local_definition("with_options()")
         return Cls(self._app, self._squall_raw, self._function.with_options(**options))
 
     def with_concurrency(self, *, max_inputs: int, target_inputs: int | None = None) -> Cls:
+        self._function._check_local_definition("with_concurrency()")
         return Cls(self._app, self._squall_raw, self._function.with_concurrency(max_inputs=max_inputs, target_inputs=target_inputs))
 
     def with_batching(self, *, max_batch_size: int, wait_ms: int) -> Cls:
+        self._function._check_local_definition("with_batching()")
         return Cls(self._app, self._squall_raw, self._function.with_batching(max_batch_size=max_batch_size, wait_ms=wait_ms))
 
 
@@ -105,6 +122,10 @@ class Obj:
     def __getattr__(self, name: str):
         if name.startswith("_"):
             raise AttributeError(name)
+        if self._cls._squall_raw is None:  # Cls.from_name: the methods are known once it is looked up
+            if name not in self._method_handles:
+                self._method_handles[name] = Function(None, None, f"{self._cls.__name__}.{name}", self._bound._definition, method_name=name, parent=self._bound)
+            return self._method_handles[name]
         methods = self._cls._methods
         if name not in methods:
             raise AttributeError(f"{self._cls.__name__} has no @method {name!r} (its methods: {', '.join(methods) or 'none'})")

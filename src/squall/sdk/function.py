@@ -12,7 +12,7 @@ from squall import _serialization as ser
 from squall import config
 from squall._proto.squall.v1 import api_pb2
 from squall._proto.squall.v1 import common_pb2 as pb
-from squall.exception import ExecutionError, FunctionTimeoutError, InputCancellation, InvalidError
+from squall.exception import ExecutionError, FunctionTimeoutError, InputCancellation, InvalidError, NotFoundError
 from squall.sdk._sync import live_function, live_method
 from squall.sdk.retries import Retries
 
@@ -134,6 +134,8 @@ class Function:
         self._class_params = class_params
         self._function_id: str | None = None
         self._hydrate_lock: asyncio.Lock | None = None
+        self._lookup: tuple[str, str, bool] | None = None  # (app name, name, is a class) for from_name handles
+        self._bound_client = None  # the client a from_name handle (or one derived from it) was resolved with
         if raw_f is not None:
             self.__doc__ = raw_f.__doc__
             self.__name__ = getattr(raw_f, "__name__", name)
@@ -144,7 +146,37 @@ class Function:
 
     @property
     def is_generator(self) -> bool:
+        if self._app is None and self._method_name:  # a method of a Cls.from_name handle
+            return self._method_name in self._definition.generator_methods
         return self._definition.options.is_generator
+
+    @staticmethod
+    def from_name(app_name: str, name: str) -> Function:
+        """A handle to function `name` of the deployed app `app_name`. Lazy: the first call looks it up."""
+        return Function._lookup_handle(app_name, name, is_class=False)
+
+    @staticmethod
+    def _lookup_handle(app_name: str, name: str, is_class: bool) -> Function:
+        for what, value in (("app name", app_name), ("name", name)):
+            if not isinstance(value, str) or not value:
+                raise InvalidError(f"from_name(): the {what} must be a non-empty string, not {value!r}")
+        fn = Function(None, None, name, pb.FunctionDefinition())
+        fn._lookup = (app_name, name, is_class)
+        return fn
+
+    async def _look_up(self) -> str:
+        from squall.client.client import get_client
+
+        app_name, name, is_class = self._lookup
+        client = await get_client()
+        resp = await client.call("FunctionLookup", api_pb2.FunctionLookupRequest(app_name=app_name, name=name))
+        if resp.definition.is_class != is_class:
+            use = "Cls.from_name" if resp.definition.is_class else "Function.from_name"
+            raise InvalidError(f"{name!r} of app {app_name!r} is a {'class' if resp.definition.is_class else 'function'}: use {use}({app_name!r}, {name!r})")
+        self._definition.CopyFrom(resp.definition)  # in place: handles derived from this one share it
+        self._bound_client = client
+        self._function_id = resp.function_id
+        return self._function_id
 
     # -- hydration -----------------------------------------------------------------------------
     async def _hydrate(self) -> str:
@@ -155,6 +187,10 @@ class Function:
         async with self._hydrate_lock:
             if self._function_id:
                 return self._function_id
+            if self._lookup is not None:
+                return await self._look_up()
+            if self._app is None and self._parent is not None:  # derived from a from_name handle
+                return await self._hydrate_from_lookup()
             running = self._app._running if self._app is not None else None
             if running is None:
                 raise InvalidError(
@@ -178,8 +214,24 @@ class Function:
                 self._function_id = parent_id
             return self._function_id
 
+    async def _hydrate_from_lookup(self) -> str:
+        parent_id = await self._parent._hydrate()
+        client = self._parent._bound_client
+        if self._method_name and self._definition.methods and self._method_name not in self._definition.methods:
+            raise NotFoundError(f"class {self._definition.function_name.removesuffix('.*')} of app {self._definition.app_name!r} has no method "
+                                f"{self._method_name!r}; its methods: {', '.join(self._definition.methods)}")
+        if self._class_params is not None:
+            resp = await client.call("FunctionBind", api_pb2.FunctionBindRequest(function_id=parent_id, class_params=self._class_params))
+            self._function_id = resp.function_id
+        else:
+            self._function_id = parent_id
+        self._bound_client = client
+        return self._function_id
+
     async def _client(self):
         await self._hydrate()
+        if self._app is None:
+            return self._bound_client
         return self._app._running.client
 
     def _input(self, args: tuple, kwargs: dict, idx: int = 0) -> pb.Input:
@@ -188,10 +240,10 @@ class Function:
     # -- calls ---------------------------------------------------------------------------------
     @live_method
     async def remote(self, *args, **kwargs):
+        client = await self._client()  # first: a from_name handle learns what it is here
         if self.is_generator:
             raise InvalidError(f"{self._name} is a generator: use .remote_gen() to iterate its values")
         inp = self._input(args, kwargs)
-        client = await self._client()
         resp = await client.call(
             "FunctionCallCreate", api_pb2.FunctionCallCreateRequest(function_id=self._function_id, kind=api_pb2.REMOTE, inputs=[inp], wait_s=REMOTE_WAIT_S),
             timeout=REMOTE_WAIT_S + 10,
@@ -204,9 +256,9 @@ class Function:
 
     @live_method
     async def remote_gen(self, *args, **kwargs):
+        client = await self._client()
         if not self.is_generator:
             raise InvalidError(f"{self._name} is not a generator: use .remote()")
-        client = await self._client()
         resp = await client.call(
             "FunctionCallCreate", api_pb2.FunctionCallCreateRequest(function_id=self._function_id, kind=api_pb2.GENERATOR, inputs=[self._input(args, kwargs)])
         )
@@ -258,9 +310,9 @@ class Function:
         return FunctionCall(resp.call_id, client, num_inputs=len(inputs), is_map=True)
 
     async def _map(self, calls, order_outputs: bool, return_exceptions: bool) -> AsyncIterator:
+        client = await self._client()
         if self.is_generator:
             raise InvalidError(f"{self._name} is a generator: .map() is not supported for generators")
-        client = await self._client()
         indexed = (self._input(args, kw, i) for i, (args, kw) in enumerate(calls))
         first = list(itertools.islice(indexed, MAP_CHUNK))
         resp = await client.call("FunctionCallCreate", api_pb2.FunctionCallCreateRequest(function_id=self._function_id, kind=api_pb2.MAP, inputs=first))
@@ -313,7 +365,12 @@ class Function:
                 await asyncio.gather(sender, return_exceptions=True)
 
     # -- variants and autoscaler ---------------------------------------------------------------
+    def _check_local_definition(self, what: str) -> None:
+        if self._app is None:
+            raise InvalidError(f"{what} is not supported on a from_name handle ({self._name}); set the options in the deployed app")
+
     def with_options(self, **options) -> Function:
+        self._check_local_definition("with_options()")
         d = pb.FunctionDefinition()
         d.CopyFrom(self._definition)
         known = dict(cpu="cpu", memory="memory", timeout="timeout", retries="retries", env="env", min_containers="min_containers",
@@ -333,6 +390,7 @@ class Function:
         return self._variant(batched=(max_batch_size, wait_ms))
 
     def _variant(self, **opt) -> Function:
+        self._check_local_definition("with_concurrency() / with_batching()")
         current = _options_kwargs(self._definition.options)
         current.update(opt)
         d = pb.FunctionDefinition()

@@ -1,6 +1,8 @@
 """Tokens: every request carries one. The server's token guards the Api and WorkerService;
 containers present their own short-lived token, valid for the ContainerService and, so that
-user code in a container can use Dicts and Queues, the StorageService."""
+user code in a container can use Dicts and Queues, the StorageService; and, so that it can call
+deployed functions (`Function.from_name(...).remote()`), the few Api methods that look up and
+call a function — never the ones that create, stop or inspect apps."""
 
 from __future__ import annotations
 
@@ -15,6 +17,14 @@ import grpc
 CONTAINER_SERVICE_PREFIX = "/squall.v1.ContainerService/"
 STORAGE_SERVICE_PREFIX = "/squall.v1.StorageService/"
 CONTAINER_TOKEN_HEADER = "x-squall-container-token"
+API_METHODS_FOR_CONTAINERS = frozenset(
+    f"/squall.v1.Api/{name}"
+    for name in ("FunctionLookup", "FunctionBind", "FunctionCallCreate", "FunctionPutInputs", "FunctionGetOutputs", "FunctionCallCancel")
+)
+
+
+def container_token_may_call(method: str) -> bool:
+    return method.startswith(STORAGE_SERVICE_PREFIX) or method in API_METHODS_FOR_CONTAINERS
 
 
 def load_or_create_token(path: pathlib.Path) -> str:
@@ -45,7 +55,7 @@ class TokenInterceptor(grpc.aio.ServerInterceptor):
         for key, value in handler_call_details.invocation_metadata or ():
             if key == "authorization" and hmac.compare_digest(value.encode() if isinstance(value, str) else value, self._expected):
                 return await continuation(handler_call_details)
-            if (key == CONTAINER_TOKEN_HEADER and self._is_container_token is not None and method.startswith(STORAGE_SERVICE_PREFIX)
+            if (key == CONTAINER_TOKEN_HEADER and self._is_container_token is not None and container_token_may_call(method)
                     and self._is_container_token(value if isinstance(value, str) else value.decode(errors="replace"))):
                 return await continuation(handler_call_details)
         handler = await continuation(handler_call_details)

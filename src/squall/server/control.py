@@ -114,6 +114,10 @@ class FunctionRec:
     work: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     start_failures: int = 0
     seconds_per_input: float | None = None  # moving average of the user code's run time
+    name: str = ""
+    parent_id: str | None = None  # set for a parameterised class instance
+    retired: bool = False  # a newer deployed version took over: finish what is queued, then stop
+    superseded_by: str | None = None  # the function that takes this one's new inputs
 
     def observe(self, exec_s: float) -> None:
         prev = self.seconds_per_input
@@ -126,6 +130,8 @@ class FunctionRec:
     def policy(self) -> autoscaler.ScalingPolicy:
         o = self.options
         per = max(1, o.max_concurrent_inputs, o.batch_max_size)
+        if self.retired:  # keep no warm containers for an old version
+            return autoscaler.ScalingPolicy(0, o.max_containers, 0, per)
         return autoscaler.ScalingPolicy(o.min_containers, o.max_containers, o.buffer_containers, per)
 
     def demand(self) -> int:
@@ -156,6 +162,9 @@ class ControlPlane:
         self.running_apps = {row.id for row in self.store.running_apps()}
         for row in self.store.functions_of_apps(list(self.running_apps)):
             self._load_function(row)
+        for app_id in self.store.current_versions():
+            if app_id in self.running_apps:
+                self._retire_stale(app_id, self.store.current_app_version(app_id).function_ids)
         requeue = []
         for row in self.store.unfinished_inputs():
             fn = self.functions.get(row.function_id)
@@ -182,12 +191,18 @@ class ControlPlane:
 
     def _load_function(self, row) -> FunctionRec:
         definition = pb.FunctionDefinition.FromString(row.definition)
-        fn = FunctionRec(row.id, row.app_id, definition)
+        fn = FunctionRec(row.id, row.app_id, definition, name=row.name, parent_id=row.parent_id)
         self.functions[row.id] = fn
         return fn
 
     # -- apps and functions --------------------------------------------------------------------
     def create_app(self, name: str, ephemeral: bool) -> str:
+        """A new app; for a deployment (not ephemeral), the existing app of that name, running again."""
+        if not ephemeral:
+            row = self.store.find_deployed_app(name)
+            if row is not None:
+                self._resume_app(row.id)
+                return row.id
         app_id = new_id("app")
         self.store.create_app(app_id, name, ephemeral)
         self.running_apps.add(app_id)
@@ -206,8 +221,70 @@ class ControlPlane:
     def create_function(self, app_id: str, name: str, definition: pb.FunctionDefinition, parent_id: str | None = None) -> str:
         function_id = new_id("function")
         self.store.create_function(function_id, app_id, name, definition.SerializeToString(), parent_id)
-        self.functions[function_id] = FunctionRec(function_id, app_id, definition)
+        self.functions[function_id] = FunctionRec(function_id, app_id, definition, name=name, parent_id=parent_id)
         return function_id
+
+    # -- deployed versions ---------------------------------------------------------------------
+    def _resume_app(self, app_id: str) -> None:
+        if app_id in self.running_apps:
+            return
+        self.store.resume_app(app_id)
+        self.running_apps.add(app_id)
+        for row in self.store.functions_of_apps([app_id]):
+            if row.id not in self.functions:
+                self._load_function(row)
+        current = self.store.current_app_version(app_id)
+        if current is not None:
+            self._retire_stale(app_id, current.function_ids)
+
+    def publish(self, app_id: str, function_ids: dict[str, str], rollback_of: int = 0) -> int:
+        """Make these functions the app's next version. A rolling update: new inputs go to them,
+        and the old version's containers finish the inputs they hold and stop."""
+        version = self.store.add_app_version(app_id, function_ids, rollback_of)
+        self._retire_stale(app_id, function_ids)
+        return version
+
+    def rollback(self, app_id: str, version: int) -> int:
+        """Deploy an older version's definitions again, as a new version."""
+        row = next(r for r in self.store.app_versions(app_id) if r.version == version)
+        self._resume_app(app_id)
+        new_ids = {}
+        for name, function_id in row.function_ids.items():
+            old = self.function(function_id)
+            new_ids[name] = self.create_function(app_id, name, old.definition)
+        return self.publish(app_id, new_ids, rollback_of=version)
+
+    def _retire_stale(self, app_id: str, current: dict[str, str]) -> None:
+        keep = set(current.values())
+        for fn in list(self.functions.values()):
+            if fn.app_id != app_id or fn.retired or fn.function_id in keep or fn.parent_id in keep:
+                continue
+            fn.retired = True
+            if fn.parent_id is None:
+                fn.superseded_by = current.get(fn.name)
+            fn.work.set()  # idle containers of the old version wake up and stop
+        self._kick.set()
+
+    def current_function(self, fn: FunctionRec) -> FunctionRec:
+        """The function that takes new inputs for `fn`: itself, or its newest deployed version
+        (a class instance is bound again to the new version of its class)."""
+        for _ in range(1000):
+            if not fn.retired:
+                return fn
+            nxt = self.function(fn.superseded_by) if fn.superseded_by else None
+            if nxt is None and fn.parent_id:
+                parent = self.function(fn.parent_id)
+                new_parent = self.current_function(parent) if parent is not None else None
+                if new_parent is not None and new_parent is not parent:
+                    d = pb.FunctionDefinition()
+                    d.CopyFrom(new_parent.definition)
+                    d.class_params = fn.definition.class_params
+                    fn.superseded_by = self.create_function(new_parent.app_id, new_parent.name, d, parent_id=new_parent.function_id)
+                    nxt = self.functions[fn.superseded_by]
+            if nxt is None:
+                return fn
+            fn = nxt
+        return fn
 
     def function(self, function_id: str) -> FunctionRec | None:
         fn = self.functions.get(function_id)
@@ -372,6 +449,11 @@ class ControlPlane:
         while True:
             if c.state not in ("scheduled", "running") or fn.app_id not in self.running_apps:
                 return [], True
+            if fn.retired and not fn.pending and not fn.delayed and not c.running:
+                c.state = "stopping"
+                c.stop_reason = "a newer version of the app was deployed"
+                self.store.update_container(c.container_id, state="stopping")
+                return [], True
             o = fn.options
             if o.max_inputs and c.inputs_taken >= o.max_inputs:
                 if not c.running:
@@ -454,8 +536,8 @@ class ControlPlane:
         c.last_active = time.time()
         if items or requeued:
             self._record(fn, items, requeued)
-        if requeued:
-            fn.work.set()
+        if requeued or fn.retired:
+            fn.work.set()  # an old version's container that just finished may stop now
 
     def cancelled_inputs(self, c: ContainerRec) -> list[str]:
         ids, c.cancelled = list(c.cancelled), set()

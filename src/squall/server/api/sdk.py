@@ -49,7 +49,43 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
         self.cp.stop_app(await self._app_id(request.app_id, context))
         return api_pb2.Empty()
 
+    async def AppPublish(self, request, context):
+        app_id = await self._app_id(request.app_id, context)
+        for name, function_id in request.function_ids.items():
+            fn = self.cp.function(function_id)
+            if fn is None or fn.app_id != app_id:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"function {name!r} ({function_id}) does not belong to app {app_id}")
+        return api_pb2.AppPublishResponse(app_id=app_id, version=self.cp.publish(app_id, dict(request.function_ids)))
+
+    async def _deployed_app_id(self, id_or_name: str, context) -> str:
+        row = self.cp.store.find_app(id_or_name)
+        if row is None or row.ephemeral:
+            row = self.cp.store.find_deployed_app(id_or_name) or row
+        if row is None or row.ephemeral:
+            deployed = sorted({r.name for r in self.cp.store.list_apps() if not r.ephemeral})
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no deployed app {id_or_name!r}; deployed apps: {', '.join(deployed) or 'none'} (deploy one with `squall deploy app.py`)")
+        return row.id
+
+    async def AppHistory(self, request, context):
+        app_id = await self._deployed_app_id(request.app_id, context)
+        rows = self.cp.store.app_versions(app_id)
+        return api_pb2.AppHistoryResponse(
+            app_id=app_id, name=self.cp.store.find_app(app_id).name, current=rows[-1].version if rows else 0,
+            versions=[api_pb2.AppVersionInfo(version=r.version, created_at=r.created_at, functions=sorted(r.function_ids), rollback_of=r.rollback_of) for r in rows],
+        )
+
+    async def AppRollback(self, request, context):
+        app_id = await self._deployed_app_id(request.app_id, context)
+        versions = [r.version for r in self.cp.store.app_versions(app_id)]
+        target = request.version or (versions[-1] - 1 if versions else 0)
+        if target not in versions:
+            have = ", ".join(map(str, versions)) or "none"
+            await context.abort(grpc.StatusCode.NOT_FOUND if request.version else grpc.StatusCode.FAILED_PRECONDITION,
+                                f"app {request.app_id!r} has no version {target} to roll back to; its versions: {have}")
+        return api_pb2.AppPublishResponse(app_id=app_id, version=self.cp.rollback(app_id, target))
+
     async def AppList(self, request, context):
+        versions = self.cp.store.current_versions()
         counts: dict[str, int] = {}
         for c in self.cp.containers.values():
             fn = self.cp.functions.get(c.function_id)
@@ -58,7 +94,7 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
         return api_pb2.AppListResponse(
             apps=[
                 api_pb2.AppInfo(app_id=r.id, name=r.name, state=r.state, created_at=r.created_at, stopped_at=r.stopped_at or 0.0,
-                                num_containers=counts.get(r.id, 0), ephemeral=r.ephemeral)
+                                num_containers=counts.get(r.id, 0), ephemeral=r.ephemeral, version=versions.get(r.id, 0))
                 for r in self.cp.store.list_apps()
             ]
         )
@@ -108,8 +144,24 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"code mount {d.mount_digest} was not uploaded")
         return api_pb2.FunctionCreateResponse(function_id=self.cp.create_function(request.app_id, request.name, d))
 
+    async def FunctionLookup(self, request, context):
+        """Function.from_name / Cls.from_name: a deployed app's current function of that name."""
+        row = self.cp.store.find_deployed_app(request.app_name)
+        if row is None or row.state != "running":
+            deployed = sorted({r.name for r in self.cp.store.list_apps() if not r.ephemeral and r.state == "running"})
+            why = "is stopped" if row is not None else "is not deployed"
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"app {request.app_name!r} {why}; deployed apps: {', '.join(deployed) or 'none'} "
+                                                          f"(deploy it with `squall deploy`)")
+        current = self.cp.store.current_app_version(row.id)
+        function_ids = current.function_ids if current is not None else {}
+        if request.name not in function_ids:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"deployed app {request.app_name!r} has no function or class {request.name!r}; "
+                                                          f"it has: {', '.join(sorted(function_ids)) or 'nothing'}")
+        fn = await self._function(function_ids[request.name], context)
+        return api_pb2.FunctionLookupResponse(function_id=fn.function_id, definition=fn.definition)
+
     async def FunctionBind(self, request, context):
-        parent = await self._function(request.function_id, context)
+        parent = self.cp.current_function(await self._function(request.function_id, context))
         d = pb.FunctionDefinition()
         d.CopyFrom(parent.definition)
         d.class_params = request.class_params
@@ -117,7 +169,7 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
         return api_pb2.FunctionCreateResponse(function_id=fid)
 
     async def FunctionCallCreate(self, request, context):
-        fn = await self._function(request.function_id, context)
+        fn = self.cp.current_function(await self._function(request.function_id, context))  # a redeployed function's new version
         if fn.app_id not in self.cp.running_apps:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"app {fn.app_id} is stopped; start it again with `squall run` or `squall deploy`")
         call = self.cp.create_call(fn, request.kind, list(request.inputs))

@@ -159,3 +159,14 @@ secrets = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("data", sa.LargeBinary, nullable=False),  # Fernet token of the JSON {key: value}; never plaintext
 )
+
+# -- Deployed app versions (migration 0004) -----------------------------------------------------
+app_versions = sa.Table(
+    "app_versions",
+    metadata,
+    sa.Column("app_id", sa.String, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),  # 1, 2, ... per app
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("function_ids", sa.JSON, nullable=False),  # {function name: function id}
+    sa.Column("rollback_of", sa.Integer, nullable=False, server_default="0"),  # the version a rollback restored
+)

@@ -75,6 +75,33 @@ class Store:
     def running_apps(self) -> list[sa.Row]:
         return self._all(sa.select(m.apps).where(m.apps.c.state == "running"))
 
+    def find_deployed_app(self, name: str) -> sa.Row | None:
+        return self._first(sa.select(m.apps).where(m.apps.c.name == name, m.apps.c.ephemeral == sa.false()).order_by(m.apps.c.created_at.desc()))
+
+    def resume_app(self, app_id: str) -> None:
+        with self.conn.begin():
+            self.conn.execute(m.apps.update().where(m.apps.c.id == app_id).values(state="running", stopped_at=None))
+
+    # -- deployed versions ---------------------------------------------------------------------
+    def add_app_version(self, app_id: str, function_ids: dict[str, str], rollback_of: int = 0) -> int:
+        with self.conn.begin():
+            last = self.conn.execute(sa.select(sa.func.max(m.app_versions.c.version)).where(m.app_versions.c.app_id == app_id)).scalar()
+            version = (last or 0) + 1
+            self.conn.execute(
+                m.app_versions.insert().values(app_id=app_id, version=version, created_at=time.time(), function_ids=function_ids, rollback_of=rollback_of)
+            )
+        return version
+
+    def app_versions(self, app_id: str) -> list[sa.Row]:
+        return self._all(sa.select(m.app_versions).where(m.app_versions.c.app_id == app_id).order_by(m.app_versions.c.version))
+
+    def current_app_version(self, app_id: str) -> sa.Row | None:
+        return self._first(sa.select(m.app_versions).where(m.app_versions.c.app_id == app_id).order_by(m.app_versions.c.version.desc()))
+
+    def current_versions(self) -> dict[str, int]:
+        q = sa.select(m.app_versions.c.app_id, sa.func.max(m.app_versions.c.version)).group_by(m.app_versions.c.app_id)
+        return {app_id: version for app_id, version in self._all(q)}
+
     # -- functions -----------------------------------------------------------------------------
     def create_function(self, function_id: str, app_id: str, name: str, definition: bytes, parent_id: str | None = None) -> None:
         with self.conn.begin():

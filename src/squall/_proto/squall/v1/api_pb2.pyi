@@ -50,7 +50,7 @@ class AppListRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class AppInfo(_message.Message):
-    __slots__ = ("app_id", "name", "state", "created_at", "stopped_at", "num_containers", "ephemeral")
+    __slots__ = ("app_id", "name", "state", "created_at", "stopped_at", "num_containers", "ephemeral", "version")
     APP_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +58,7 @@ class AppInfo(_message.Message):
     STOPPED_AT_FIELD_NUMBER: _ClassVar[int]
     NUM_CONTAINERS_FIELD_NUMBER: _ClassVar[int]
     EPHEMERAL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     app_id: str
     name: str
     state: str
@@ -65,13 +66,91 @@ class AppInfo(_message.Message):
     stopped_at: float
     num_containers: int
     ephemeral: bool
-    def __init__(self, app_id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[str] = ..., created_at: _Optional[float] = ..., stopped_at: _Optional[float] = ..., num_containers: _Optional[int] = ..., ephemeral: _Optional[bool] = ...) -> None: ...
+    version: int
+    def __init__(self, app_id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[str] = ..., created_at: _Optional[float] = ..., stopped_at: _Optional[float] = ..., num_containers: _Optional[int] = ..., ephemeral: _Optional[bool] = ..., version: _Optional[int] = ...) -> None: ...
 
 class AppListResponse(_message.Message):
     __slots__ = ("apps",)
     APPS_FIELD_NUMBER: _ClassVar[int]
     apps: _containers.RepeatedCompositeFieldContainer[AppInfo]
     def __init__(self, apps: _Optional[_Iterable[_Union[AppInfo, _Mapping]]] = ...) -> None: ...
+
+class AppPublishRequest(_message.Message):
+    __slots__ = ("app_id", "function_ids")
+    class FunctionIdsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_IDS_FIELD_NUMBER: _ClassVar[int]
+    app_id: str
+    function_ids: _containers.ScalarMap[str, str]
+    def __init__(self, app_id: _Optional[str] = ..., function_ids: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class AppPublishResponse(_message.Message):
+    __slots__ = ("app_id", "version")
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    app_id: str
+    version: int
+    def __init__(self, app_id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class AppHistoryRequest(_message.Message):
+    __slots__ = ("app_id",)
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    app_id: str
+    def __init__(self, app_id: _Optional[str] = ...) -> None: ...
+
+class AppVersionInfo(_message.Message):
+    __slots__ = ("version", "created_at", "functions", "rollback_of")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    FUNCTIONS_FIELD_NUMBER: _ClassVar[int]
+    ROLLBACK_OF_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    created_at: float
+    functions: _containers.RepeatedScalarFieldContainer[str]
+    rollback_of: int
+    def __init__(self, version: _Optional[int] = ..., created_at: _Optional[float] = ..., functions: _Optional[_Iterable[str]] = ..., rollback_of: _Optional[int] = ...) -> None: ...
+
+class AppHistoryResponse(_message.Message):
+    __slots__ = ("app_id", "name", "current", "versions")
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    app_id: str
+    name: str
+    current: int
+    versions: _containers.RepeatedCompositeFieldContainer[AppVersionInfo]
+    def __init__(self, app_id: _Optional[str] = ..., name: _Optional[str] = ..., current: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[AppVersionInfo, _Mapping]]] = ...) -> None: ...
+
+class AppRollbackRequest(_message.Message):
+    __slots__ = ("app_id", "version")
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    app_id: str
+    version: int
+    def __init__(self, app_id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class FunctionLookupRequest(_message.Message):
+    __slots__ = ("app_name", "name")
+    APP_NAME_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    app_name: str
+    name: str
+    def __init__(self, app_name: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class FunctionLookupResponse(_message.Message):
+    __slots__ = ("function_id", "definition")
+    FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
+    DEFINITION_FIELD_NUMBER: _ClassVar[int]
+    function_id: str
+    definition: _common_pb2.FunctionDefinition
+    def __init__(self, function_id: _Optional[str] = ..., definition: _Optional[_Union[_common_pb2.FunctionDefinition, _Mapping]] = ...) -> None: ...
 
 class AppLogsRequest(_message.Message):
     __slots__ = ("app_id", "container_id", "follow", "after_seq")

@@ -55,6 +55,21 @@ class ApiStub:
                 request_serializer=squall_dot_v1_dot_api__pb2.AppLogsRequest.SerializeToString,
                 response_deserializer=squall_dot_v1_dot_api__pb2.LogBatch.FromString,
                 _registered_method=True)
+        self.AppPublish = channel.unary_unary(
+                '/squall.v1.Api/AppPublish',
+                request_serializer=squall_dot_v1_dot_api__pb2.AppPublishRequest.SerializeToString,
+                response_deserializer=squall_dot_v1_dot_api__pb2.AppPublishResponse.FromString,
+                _registered_method=True)
+        self.AppHistory = channel.unary_unary(
+                '/squall.v1.Api/AppHistory',
+                request_serializer=squall_dot_v1_dot_api__pb2.AppHistoryRequest.SerializeToString,
+                response_deserializer=squall_dot_v1_dot_api__pb2.AppHistoryResponse.FromString,
+                _registered_method=True)
+        self.AppRollback = channel.unary_unary(
+                '/squall.v1.Api/AppRollback',
+                request_serializer=squall_dot_v1_dot_api__pb2.AppRollbackRequest.SerializeToString,
+                response_deserializer=squall_dot_v1_dot_api__pb2.AppPublishResponse.FromString,
+                _registered_method=True)
         self.BlobHas = channel.unary_unary(
                 '/squall.v1.Api/BlobHas',
                 request_serializer=squall_dot_v1_dot_api__pb2.BlobRef.SerializeToString,
@@ -69,6 +84,11 @@ class ApiStub:
                 '/squall.v1.Api/FunctionCreate',
                 request_serializer=squall_dot_v1_dot_api__pb2.FunctionCreateRequest.SerializeToString,
                 response_deserializer=squall_dot_v1_dot_api__pb2.FunctionCreateResponse.FromString,
+                _registered_method=True)
+        self.FunctionLookup = channel.unary_unary(
+                '/squall.v1.Api/FunctionLookup',
+                request_serializer=squall_dot_v1_dot_api__pb2.FunctionLookupRequest.SerializeToString,
+                response_deserializer=squall_dot_v1_dot_api__pb2.FunctionLookupResponse.FromString,
                 _registered_method=True)
         self.FunctionBind = channel.unary_unary(
                 '/squall.v1.Api/FunctionBind',
@@ -150,6 +170,24 @@ class ApiServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AppPublish(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AppHistory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AppRollback(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def BlobHas(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -163,6 +201,12 @@ class ApiServicer:
         raise NotImplementedError('Method not implemented!')
 
     def FunctionCreate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FunctionLookup(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -251,6 +295,21 @@ def add_ApiServicer_to_server(servicer, server):
                     request_deserializer=squall_dot_v1_dot_api__pb2.AppLogsRequest.FromString,
                     response_serializer=squall_dot_v1_dot_api__pb2.LogBatch.SerializeToString,
             ),
+            'AppPublish': grpc.unary_unary_rpc_method_handler(
+                    servicer.AppPublish,
+                    request_deserializer=squall_dot_v1_dot_api__pb2.AppPublishRequest.FromString,
+                    response_serializer=squall_dot_v1_dot_api__pb2.AppPublishResponse.SerializeToString,
+            ),
+            'AppHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.AppHistory,
+                    request_deserializer=squall_dot_v1_dot_api__pb2.AppHistoryRequest.FromString,
+                    response_serializer=squall_dot_v1_dot_api__pb2.AppHistoryResponse.SerializeToString,
+            ),
+            'AppRollback': grpc.unary_unary_rpc_method_handler(
+                    servicer.AppRollback,
+                    request_deserializer=squall_dot_v1_dot_api__pb2.AppRollbackRequest.FromString,
+                    response_serializer=squall_dot_v1_dot_api__pb2.AppPublishResponse.SerializeToString,
+            ),
             'BlobHas': grpc.unary_unary_rpc_method_handler(
                     servicer.BlobHas,
                     request_deserializer=squall_dot_v1_dot_api__pb2.BlobRef.FromString,
@@ -265,6 +324,11 @@ def add_ApiServicer_to_server(servicer, server):
                     servicer.FunctionCreate,
                     request_deserializer=squall_dot_v1_dot_api__pb2.FunctionCreateRequest.FromString,
                     response_serializer=squall_dot_v1_dot_api__pb2.FunctionCreateResponse.SerializeToString,
+            ),
+            'FunctionLookup': grpc.unary_unary_rpc_method_handler(
+                    servicer.FunctionLookup,
+                    request_deserializer=squall_dot_v1_dot_api__pb2.FunctionLookupRequest.FromString,
+                    response_serializer=squall_dot_v1_dot_api__pb2.FunctionLookupResponse.SerializeToString,
             ),
             'FunctionBind': grpc.unary_unary_rpc_method_handler(
                     servicer.FunctionBind,
@@ -437,6 +501,87 @@ class Api:
             _registered_method=True)
 
     @staticmethod
+    def AppPublish(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/squall.v1.Api/AppPublish',
+            squall_dot_v1_dot_api__pb2.AppPublishRequest.SerializeToString,
+            squall_dot_v1_dot_api__pb2.AppPublishResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AppHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/squall.v1.Api/AppHistory',
+            squall_dot_v1_dot_api__pb2.AppHistoryRequest.SerializeToString,
+            squall_dot_v1_dot_api__pb2.AppHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AppRollback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/squall.v1.Api/AppRollback',
+            squall_dot_v1_dot_api__pb2.AppRollbackRequest.SerializeToString,
+            squall_dot_v1_dot_api__pb2.AppPublishResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def BlobHas(request,
             target,
             options=(),
@@ -507,6 +652,33 @@ class Api:
             '/squall.v1.Api/FunctionCreate',
             squall_dot_v1_dot_api__pb2.FunctionCreateRequest.SerializeToString,
             squall_dot_v1_dot_api__pb2.FunctionCreateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FunctionLookup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/squall.v1.Api/FunctionLookup',
+            squall_dot_v1_dot_api__pb2.FunctionLookupRequest.SerializeToString,
+            squall_dot_v1_dot_api__pb2.FunctionLookupResponse.FromString,
             options,
             channel_credentials,
             insecure,

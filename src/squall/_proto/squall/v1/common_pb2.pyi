@@ -82,7 +82,7 @@ class FunctionOptions(_message.Message):
     def __init__(self, cpu: _Optional[float] = ..., cpu_limit: _Optional[float] = ..., memory_mb: _Optional[int] = ..., memory_limit_mb: _Optional[int] = ..., timeout_s: _Optional[float] = ..., max_retries: _Optional[int] = ..., backoff_coefficient: _Optional[float] = ..., initial_delay_s: _Optional[float] = ..., max_delay_s: _Optional[float] = ..., min_containers: _Optional[int] = ..., max_containers: _Optional[int] = ..., buffer_containers: _Optional[int] = ..., scaledown_window_s: _Optional[float] = ..., env: _Optional[_Mapping[str, str]] = ..., max_concurrent_inputs: _Optional[int] = ..., batch_max_size: _Optional[int] = ..., batch_wait_ms: _Optional[int] = ..., is_generator: _Optional[bool] = ..., runtime: _Optional[str] = ..., block_network: _Optional[bool] = ..., max_inputs: _Optional[int] = ..., startup_timeout_s: _Optional[float] = ...) -> None: ...
 
 class FunctionDefinition(_message.Message):
-    __slots__ = ("module_name", "qualname", "is_class", "mount_digest", "mount_name", "image_id", "options", "class_params", "app_name", "function_name", "secret_ids")
+    __slots__ = ("module_name", "qualname", "is_class", "mount_digest", "mount_name", "image_id", "options", "class_params", "app_name", "function_name", "secret_ids", "methods", "generator_methods")
     MODULE_NAME_FIELD_NUMBER: _ClassVar[int]
     QUALNAME_FIELD_NUMBER: _ClassVar[int]
     IS_CLASS_FIELD_NUMBER: _ClassVar[int]
@@ -94,6 +94,8 @@ class FunctionDefinition(_message.Message):
     APP_NAME_FIELD_NUMBER: _ClassVar[int]
     FUNCTION_NAME_FIELD_NUMBER: _ClassVar[int]
     SECRET_IDS_FIELD_NUMBER: _ClassVar[int]
+    METHODS_FIELD_NUMBER: _ClassVar[int]
+    GENERATOR_METHODS_FIELD_NUMBER: _ClassVar[int]
     module_name: str
     qualname: str
     is_class: bool
@@ -105,7 +107,9 @@ class FunctionDefinition(_message.Message):
     app_name: str
     function_name: str
     secret_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, module_name: _Optional[str] = ..., qualname: _Optional[str] = ..., is_class: _Optional[bool] = ..., mount_digest: _Optional[str] = ..., mount_name: _Optional[str] = ..., image_id: _Optional[str] = ..., options: _Optional[_Union[FunctionOptions, _Mapping]] = ..., class_params: _Optional[bytes] = ..., app_name: _Optional[str] = ..., function_name: _Optional[str] = ..., secret_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    methods: _containers.RepeatedScalarFieldContainer[str]
+    generator_methods: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, module_name: _Optional[str] = ..., qualname: _Optional[str] = ..., is_class: _Optional[bool] = ..., mount_digest: _Optional[str] = ..., mount_name: _Optional[str] = ..., image_id: _Optional[str] = ..., options: _Optional[_Union[FunctionOptions, _Mapping]] = ..., class_params: _Optional[bytes] = ..., app_name: _Optional[str] = ..., function_name: _Optional[str] = ..., secret_ids: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[str]] = ..., generator_methods: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Input(_message.Message):
     __slots__ = ("input_id", "idx", "args", "method_name", "attempt", "call_id")
