@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import grpc
 
@@ -230,7 +229,3 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
 
     async def ServerInfo(self, request, context):
         return api_pb2.ServerInfoResponse(version=__version__, workers=sorted(self.cp.workers))
-
-
-def now() -> float:
-    return time.time()
