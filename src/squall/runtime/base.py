@@ -36,7 +36,7 @@ class Mount:
 @dataclasses.dataclass
 class ContainerSpec:
     container_id: str
-    rootfs: Path  # the image's root filesystem; never written to
+    rootfs: Path | list[Path]  # the image's layers, top-most first; never written to
     argv: list[str]
     env: dict[str, str]
     mounts: list[Mount] = dataclasses.field(default_factory=list)
@@ -45,6 +45,9 @@ class ContainerSpec:
     memory_limit_mb: int = 512
     pids_limit: int = 512
     network: bool = False  # False: own network namespace with loopback only
+    # Where the container's writes go. None: a scratch dir in the bundle, thrown away at the
+    # end. A path (an empty dir): kept after the container ends, e.g. an image layer's build.
+    upper_dir: Path | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,25 +34,31 @@ def _check_path(p: Path) -> str:
     return s
 
 
-def overlay_options(lower: Sequence[Path], upper: Path, work: Path) -> str:
+def overlay_options(lower: Sequence[Path], upper: Path, work: Path, volatile: bool = True) -> str:
     """mount(2) data for an overlay; `lower` is ordered top-most layer first."""
     if not lower:
         raise ValueError("an overlay needs at least one lower layer")
     lowerdir = ":".join(_check_path(p) for p in lower)
     # volatile: skip syncs to the upper layer; it is thrown away with the container anyway.
-    return f"lowerdir={lowerdir},upperdir={_check_path(upper)},workdir={_check_path(work)},volatile"
+    options = f"lowerdir={lowerdir},upperdir={_check_path(upper)},workdir={_check_path(work)}"
+    return options + ",volatile" if volatile else options
 
 
-def mount_overlay(lower: Path | Sequence[Path], bundle: Path) -> Path:
-    """Mount `lower` (read-only) plus bundle/upper at bundle/rootfs and return that path.
+def mount_overlay(lower: Path | Sequence[Path], bundle: Path, upper: Path | None = None) -> Path:
+    """Mount `lower` (read-only) plus an upper dir at bundle/rootfs and return that path.
 
-    `bundle` must exist; upper, work and rootfs are created in it.
+    `bundle` must exist; work and rootfs are created in it, and so is the upper dir unless
+    `upper` names one (which must exist, on the same filesystem as the bundle).
     """
     layers = [lower] if isinstance(lower, Path) else list(lower)
-    upper, work, merged = bundle / "upper", bundle / "work", bundle / "rootfs"
-    for d in (upper, work, merged):
+    work, merged = bundle / "work", bundle / "rootfs"
+    keep = upper is not None
+    if upper is None:
+        upper = bundle / "upper"
+        upper.mkdir()
+    for d in (work, merged):
         d.mkdir()
-    data = overlay_options(layers, upper, work)
+    data = overlay_options(layers, upper, work, volatile=not keep)  # a kept upper must reach the disk
     if _libc().mount(b"overlay", bytes(merged), b"overlay", 0, data.encode()) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"mounting overlay at {merged} ({data}): {os.strerror(err)}")

@@ -204,7 +204,7 @@ class OciRuntime(Runtime):
         cgroup: cgroups.ContainerCgroup | None = None
         mounted: Path | None = None
         try:
-            mounted = rootfs.mount_overlay(spec.rootfs, bundle)
+            mounted = rootfs.mount_overlay(spec.rootfs, bundle, spec.upper_dir)
             timings["rootfs_ready"] = time.time()
             cgroup = cgroups.ContainerCgroup.create(
                 spec.container_id,
