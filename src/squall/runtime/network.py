@@ -58,6 +58,7 @@ import os
 import random
 import re
 import time
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -392,7 +393,7 @@ async def _check(argv: list[str], stdin: str | None = None, *, what: str) -> str
 
 # -- host preparation -------------------------------------------------------------------------
 
-_host_lock = asyncio.Lock()
+_host_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 _host_ready: set[str] = set()  # subnets prepared by this process
 
 
@@ -400,14 +401,15 @@ async def prepare_host(subnet: ipaddress.IPv4Network, directory: Path) -> None:
     """Bridge, forwarding and the SQUALL-* chains; once per process, idempotent across processes."""
     if str(subnet) in _host_ready:
         return
-    async with _host_lock:
+    lock = _host_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())  # a lock serves one loop
+    async with lock:
         if str(subnet) in _host_ready:
             return
-        lock = await asyncio.to_thread(_acquire_file_lock, directory / "host.lock")
+        held = await asyncio.to_thread(_acquire_file_lock, directory / "host.lock")
         try:
             await _prepare_host_locked(subnet)
         finally:
-            lock.close()  # closing the file drops the flock
+            held.close()  # closing the file drops the flock
         _host_ready.add(str(subnet))
 
 
