@@ -124,12 +124,14 @@ def podman_figures(base_rootfs: pathlib.Path) -> dict:
             return {"error": f"podman import failed: {r.stderr.strip()[-300:]}"}
         (work / "Containerfile").write_text(textwrap.dedent("""\
             FROM localhost/squall-bench-base
-            RUN python3 -m pip install --no-cache-dir --break-system-packages six
+            RUN PIP_CERT=/tmp/host-ca.crt python3 -m pip install --no-cache-dir --break-system-packages six
         """))
+        # the same trust store squall's builds get (this network inspects TLS with its own CA)
+        ca = ["-v", "/etc/ssl/certs/ca-certificates.crt:/tmp/host-ca.crt:ro"] if os.path.exists("/etc/ssl/certs/ca-certificates.crt") else []
         times = []
         for _ in range(2):
             t0 = time.perf_counter()
-            r = subprocess.run(["podman", *storage, "build", "--network", "host", "-t", "bench-six", "-f", str(work / "Containerfile"), str(work)],
+            r = subprocess.run(["podman", *storage, "build", *ca, "--network", "host", "-t", "bench-six", "-f", str(work / "Containerfile"), str(work)],
                                capture_output=True, text=True)
             times.append(time.perf_counter() - t0)
             if r.returncode != 0:
