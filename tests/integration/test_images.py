@@ -19,7 +19,7 @@ import pytest
 from squall._proto.squall.v1 import api_pb2
 from squall.images import recipe
 from tests.conftest import CACHE, ROOT, Cluster, needs_root
-from tests.integration.test_registry import Registry, require_tools
+from tests.integration.test_registry import PASSWORD, USER, Registry, require_tools
 
 pytestmark = [pytest.mark.runtime, pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -305,6 +305,38 @@ def test_registry_and_dockerfile_images(images_cluster, tmp_path):
         assert result.returncode == 0, result.stderr[-4000:]
         assert "REG ['from-the-registry', 'layered', 'yes', '/srv']" in result.stdout
         assert "DOCKER ['copied', 'built-by-docker', 'yes', '/app']" in result.stdout
+
+        # A private registry: credentials come from a Secret, and never show in the log.
+        (tmp_path / "private").mkdir()
+        private = Registry(tmp_path / "private", auth=True)
+        try:
+            private_ref = f"{private.host}/squall/private:v1"
+            push_dir_as_image(rootfs, private_ref, config=ImageConfig(env=("PATH=/usr/bin:/bin",)), username=USER, password=PASSWORD)
+            (app_dir / "private_app.py").write_text(
+                "import squall\n"
+                "creds = squall.Secret.from_local_environ(['REGISTRY_USERNAME', 'REGISTRY_PASSWORD'])\n"
+                f"app = squall.App('private', image=squall.Image.from_registry({private_ref!r}, secret=creds))\n"
+                "@app.function()\n"
+                "def f():\n"
+                "    return open('/srv/marker.txt').read().strip()\n"
+                "@app.local_entrypoint()\n"
+                "def main():\n"
+                "    print('PRIVATE', f.remote())\n"
+            )
+            images_cluster.env.update(REGISTRY_USERNAME=USER, REGISTRY_PASSWORD=PASSWORD)
+            ok = images_cluster.squall("run", str(app_dir / "private_app.py"), cwd=app_dir, timeout=600)
+            assert ok.returncode == 0, ok.stderr[-3000:]
+            assert "PRIVATE from-the-registry" in ok.stdout and PASSWORD not in ok.stderr
+            images_cluster.env["REGISTRY_PASSWORD"] = "wrong-pass-zz"
+            images_cluster.env["SQUALL_FORCE_BUILD"] = "1"  # built already; pull it again
+            wrong = images_cluster.squall("run", str(app_dir / "private_app.py"), cwd=app_dir)
+            assert wrong.returncode == 1 and "wrong-pass-zz" not in wrong.stderr
+            assert "rejected the credentials" in wrong.stderr and "REGISTRY_PASSWORD" in wrong.stderr
+        finally:
+            images_cluster.env.pop("REGISTRY_USERNAME", None)
+            images_cluster.env.pop("REGISTRY_PASSWORD", None)
+            images_cluster.env.pop("SQUALL_FORCE_BUILD", None)
+            private.stop()
 
         # A registry nobody listens on: the build fails and names it.
         (app_dir / "bad_app.py").write_text(
