@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
-import io
 import pathlib
 import sys
-import tarfile
 
 from squall._proto.squall.v1 import api_pb2
 from squall._proto.squall.v1 import common_pb2 as pb
@@ -16,7 +14,9 @@ from squall.exception import InvalidError
 from squall.sdk._sync import run_sync
 from squall.sdk.cls import Cls, method_names
 from squall.sdk.function import Function, build_options, is_generator_function
-from squall.sdk.image import Image, upload_blob
+from squall.sdk import web
+from squall.sdk.image import Image, deterministic_tar, upload_blob
+from squall.sdk.schedule import schedule_proto
 
 
 @dataclasses.dataclass
@@ -55,23 +55,10 @@ class CodeMount:
 
     def tarball(self) -> bytes:
         """A deterministic tar (sorted, zeroed times) so unchanged code has the same digest."""
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            paths = [self.host_path] if self.host_path.is_file() else sorted(
-                p for p in self.host_path.rglob("*") if "__pycache__" not in p.parts and not p.name.endswith(".pyc")
-            )
-            for p in paths:
-                arc = self.mount_name if p == self.host_path else f"{self.mount_name}/{p.relative_to(self.host_path)}"
-                info = tar.gettarinfo(str(p), arcname=arc)
-                info.mtime = 0
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                if info.isfile():
-                    with open(p, "rb") as f:
-                        tar.addfile(info, f)
-                elif info.isdir():
-                    tar.addfile(info)
-        return buf.getvalue()
+        paths = [self.host_path] if self.host_path.is_file() else sorted(
+            p for p in self.host_path.rglob("*") if "__pycache__" not in p.parts and not p.name.endswith(".pyc")
+        )
+        return deterministic_tar([(p, self.mount_name if p == self.host_path else f"{self.mount_name}/{p.relative_to(self.host_path)}") for p in paths])
 
 
 class App:
@@ -111,10 +98,11 @@ class App:
         if serialized:
             raise InvalidError("serialized=True is not supported yet: define the function at module level in a file")
         function_secrets = _check_secrets(options.pop("secrets", ()), "@app.function")
-        for bad in ("volumes", "schedule", "region", "cloud", "enable_memory_snapshot", "ephemeral_disk"):
+        for bad in ("volumes", "region", "cloud", "enable_memory_snapshot", "ephemeral_disk"):
             if options.get(bad):
                 raise InvalidError(f"@app.function({bad}=...) is not supported yet in this squall build")
             options.pop(bad, None)
+        schedule = schedule_proto(options.pop("schedule", None))
         base_options = dict(options)
 
         def deco(raw_f):
@@ -130,6 +118,9 @@ class App:
                 raise InvalidError(f"{raw_f.__qualname__} is defined inside another function; define it at module level so containers can import it")
             fname = name or raw_f.__name__
             definition = self._definition(raw_f, raw_f.__qualname__, fname, image, opts, is_class=False)
+            web.attach(self, fname, raw_f, definition)
+            if schedule is not None:
+                definition.schedule.CopyFrom(schedule)
             fn = Function(self, raw_f, fname, definition)
             self._register(fname, fn)
             self._function_secrets[fname] = [*self._secrets, *function_secrets]

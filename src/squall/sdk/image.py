@@ -68,20 +68,25 @@ class LocalFiles:
         return any(fnmatch.fnmatch(str(rel), pat) or fnmatch.fnmatch(rel.name, pat) for pat in self.ignore)
 
     def tarball(self) -> bytes:
-        """A deterministic tar (sorted, zeroed times and owners): same files, same digest."""
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            for p, arc in self.paths():
-                info = tar.gettarinfo(str(p), arcname=arc)
-                info.mtime = 0
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                if info.isfile():
-                    with open(p, "rb") as f:
-                        tar.addfile(info, f)
-                elif info.isdir() or info.issym():
-                    tar.addfile(info)
-        return buf.getvalue()
+        return deterministic_tar(self.paths())
+
+
+def deterministic_tar(entries: Sequence[tuple[pathlib.Path, str]]) -> bytes:
+    """A tar of (local path, name in the tar) with zeroed times and owners: the same files
+    give the same bytes, so the same blob digest."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for p, arc in entries:
+            info = tar.gettarinfo(str(p), arcname=arc)
+            info.mtime = 0
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            if info.isfile():
+                with open(p, "rb") as f:
+                    tar.addfile(info, f)
+            elif info.isdir() or info.issym():
+                tar.addfile(info)
+    return buf.getvalue()
 
 
 class Image:
