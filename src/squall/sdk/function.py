@@ -418,6 +418,17 @@ class Function:
         await client.call("FunctionUpdateAutoscaler", req)
 
     @live_method
+    async def get_web_url(self) -> str | None:
+        """This web endpoint's URL on the gateway (None for a function that is not one)."""
+        from squall.sdk.web import web_url
+
+        return await web_url(self)
+
+    @property
+    def web_url(self) -> str | None:
+        return self.get_web_url()
+
+    @live_method
     async def get_current_stats(self):
         client = await self._client()
         return await client.call("FunctionGetStats", api_pb2.FunctionRef(function_id=self._function_id))
