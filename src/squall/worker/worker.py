@@ -108,6 +108,9 @@ class Worker:
                     await asyncio.sleep(1.0)
         finally:
             await self._kill_all("the worker stopped")
+            for rt in self.runtimes.values():
+                with contextlib.suppress(Exception):
+                    await rt.close()
             await self.proxy.close()
             await self.channel.close()
 
