@@ -6,6 +6,7 @@ import os
 import pathlib
 
 DEFAULT_PORT = 7443
+DEFAULT_HTTP_PORT = 7480  # the web endpoint gateway (any free port when taken)
 API_PORT_ENV = "SQUALL_SERVER_URL"
 
 # Environment variables a user (or a container) may set.

@@ -71,6 +71,12 @@ class Agent:
             obj = getattr(obj, part)
         raw = getattr(obj, "_squall_raw", obj)
         self.raw = raw
+        if self.definition.HasField("web"):  # each input is an HTTP request; see container/web.py
+            from squall.container.web import WebHandler
+
+            self.instance = None
+            self.raw = WebHandler(self.definition.web, raw, lambda coro: asyncio.run_coroutine_threadsafe(coro, self._event_loop()).result()).handle
+            return self.raw
         if not self.definition.is_class:
             self.instance = None
             return raw

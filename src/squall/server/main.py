@@ -14,6 +14,7 @@ from squall._proto.squall.v1 import api_pb2_grpc, container_pb2_grpc, storage_pb
 from squall.server.api.container import ContainerServicer
 from squall.server.api.sdk import ApiServicer
 from squall.server.api.storage import StorageServicer
+from squall.server.api.web import WebPlane
 from squall.server.api.worker import WorkerServicer
 from squall.server.auth import TokenInterceptor, load_or_create_token
 from squall.server.control import ControlPlane
@@ -25,7 +26,9 @@ log = logging.getLogger("squall.server")
 
 
 class Server:
-    def __init__(self, home: pathlib.Path, host: str = "127.0.0.1", port: int = config.DEFAULT_PORT, db_url: str | None = None):
+    def __init__(self, home: pathlib.Path, host: str = "127.0.0.1", port: int = config.DEFAULT_PORT, db_url: str | None = None,
+                 *, http_port: int | None = None, web_domain: str | None = None):
+        self.http_port, self.web_domain = http_port, web_domain  # None: the default HTTP port (or any free one); -1: no gateway
         self.home = home / "server"
         self.home.mkdir(parents=True, exist_ok=True)
         self.host, self.port = host, port
@@ -44,6 +47,8 @@ class Server:
         worker_pb2_grpc.add_WorkerServiceServicer_to_server(WorkerServicer(self.cp, blobs), self.grpc)
         container_pb2_grpc.add_ContainerServiceServicer_to_server(ContainerServicer(self.cp), self.grpc)
         storage_pb2_grpc.add_StorageServiceServicer_to_server(StorageServicer(self.store), self.grpc)
+        self.web = WebPlane(self.cp, self.host, self.http_port, self.web_domain)
+        await self.web.start(self.grpc)
         self.port = self.grpc.add_insecure_port(f"{self.host}:{self.port}")
         await self.grpc.start()
         log.info("control plane listening on %s:%d (state: %s)", self.host, self.port, self.db_url)
@@ -54,14 +59,18 @@ class Server:
         return f"http://{self.host}:{self.port}"
 
     async def stop(self, grace: float = 2.0) -> None:
+        await self.web.stop()
         await self.grpc.stop(grace)
         await self.cp.close()
         self.store.close()
 
 
-async def serve(home: pathlib.Path, host: str, port: int, db_url: str | None, ready_file: pathlib.Path | None = None) -> None:
-    server = Server(home, host, port, db_url)
+async def serve(home: pathlib.Path, host: str, port: int, db_url: str | None, ready_file: pathlib.Path | None = None,
+                *, http_port: int | None = None, web_domain: str | None = None) -> None:
+    server = Server(home, host, port, db_url, http_port=http_port, web_domain=web_domain)
     await server.start()
+    if server.web.gateway is not None:
+        log.info("web endpoints at %s/<app>/<label>/", server.web.gateway.url)
     if ready_file:
         ready_file.write_text(server.url)
     stop = asyncio.Event()
