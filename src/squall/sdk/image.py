@@ -126,6 +126,13 @@ class Image:
         return image
 
     @staticmethod
+    def from_id(image_id: str) -> Image:
+        """An image built before (`squall image list`, `image.object_id`, a sandbox snapshot)."""
+        if not isinstance(image_id, str) or not re.fullmatch(r"im-[0-9a-f]{20}", image_id):
+            raise InvalidError(f"Image.from_id({image_id!r}): give an image id like 'im-0123456789abcdef0123' (`squall image list`)")
+        return Image({"kind": "id", "image_id": image_id})
+
+    @staticmethod
     def from_scratch() -> Image:
         """An empty filesystem: add files to it. Functions need python3, so give it one."""
         return Image({"kind": "scratch"})
@@ -312,6 +319,8 @@ class Image:
                 raise
 
     def _with(self, step: dict[str, Any]) -> Image:
+        if self._base["kind"] == "id":
+            raise InvalidError("an Image.from_id() image is used as it is; build on it with a recipe of its own instead")
         if self._mounts and step["op"] not in ("env", "workdir", "entrypoint", "cmd"):
             raise InvalidError(
                 f"Image.{step['op']}() after add_local_* with copy=False: those files are attached when the container starts, so later build steps "
@@ -348,6 +357,8 @@ class Image:
         """Build (or find) the image; returns (image id, python version). Logs stream to on_log."""
         if client.server_url in self._built and not force:
             return self._built[client.server_url]
+        if self._base["kind"] == "id":
+            return await self._hydrate_id(client)
         from squall._proto.squall.v1 import api_pb2
         from squall.exception import ImageBuildError
 
@@ -374,6 +385,19 @@ class Image:
         if client.server_url not in self._built:
             raise ImageBuildError("the server ended the image build without a result; try again")
         return self._built[client.server_url]
+
+    async def _hydrate_id(self, client) -> tuple[str, str]:
+        from squall._proto.squall.v1 import api_pb2
+
+        info = await client.call("ImageGet", api_pb2.ImageGetRequest(image_id=self._base["image_id"]))
+        if info.status != "ready":
+            raise InvalidError(f"Image.from_id({info.image_id!r}): that image is {info.status}, not ready")
+        self._built[client.server_url] = (info.image_id, info.python_version)
+        return self._built[client.server_url]
+
+    @property
+    def object_id(self) -> str | None:
+        return self.image_id
 
     async def _file_mounts(self, client) -> list:
         """A FileMount for each copy=False set of local files, uploaded."""
