@@ -119,7 +119,7 @@ def test_images_share_layers_and_layers_travel_through_the_blob_store(images_clu
     async def build(image):
         return await image._build(await get_client())
 
-    run_sync(build(one))
+    one_id = run_sync(build(one))[0]
     run_sync(build(two))
     plan_one = recipe.plan({"base": one._base, "steps": list(one._steps)})
     plan_two = recipe.plan({"base": two._base, "steps": list(two._steps)})
@@ -129,14 +129,14 @@ def test_images_share_layers_and_layers_travel_through_the_blob_store(images_clu
         assert (layers / layer_id / "fs").is_dir()
     assert (layers / plan_one.layer_ids[1] / "fs" / "shared.txt").read_text() == "shared\n"  # on disk once, under both
 
-    # Without the worker's copy, a container of the image fetches its layers from the blob store.
+    # Without the worker's copy, a container of the image (used by id) fetches its layers from the blob store.
     for layer_id in plan_one.layer_ids[1:]:
         shutil.rmtree(layers / layer_id)
     app_dir = tmp_path / "fetch"
     app_dir.mkdir()
     (app_dir / "fetch_app.py").write_text(
         "import squall\n"
-        "image = squall.Image.debian_slim().run_commands('echo shared > /shared.txt').run_commands('echo one > /which.txt')\n"
+        f"image = squall.Image.from_id({one_id!r})\n"
         "app = squall.App('fetch', image=image)\n"
         "@app.function()\n"
         "def f():\n"
