@@ -19,6 +19,8 @@ _EXPORTS = {
     "Queue": "squall.sdk.queue",
     "Retries": "squall.sdk.retries",
     "Secret": "squall.sdk.secret",
+    "Volume": "squall.sdk.volume",
+    "CloudBucketMount": "squall.sdk.cloud_bucket_mount",
     "enter": "squall.sdk.partial",
     "exit": "squall.sdk.partial",
     "method": "squall.sdk.partial",

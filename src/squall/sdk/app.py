@@ -17,6 +17,7 @@ from squall.sdk.function import Function, build_options, is_generator_function
 from squall.sdk import web
 from squall.sdk.image import Image, deterministic_tar, upload_blob
 from squall.sdk.schedule import schedule_proto
+from squall.sdk.volume import check_volumes
 
 
 @dataclasses.dataclass
@@ -68,6 +69,8 @@ class App:
         self.name = name
         self.image = image
         self._secrets = _check_secrets(secrets, "App")
+        self._volumes = check_volumes(volumes, "App")
+        self._function_volumes: dict[str, dict] = {}  # function name -> {mount path: Volume}, the app's first
         self._function_secrets: dict[str, list] = {}  # function name -> its Secrets, the app's first
         self._functions: dict[str, Function] = {}
         self._classes: dict[str, Cls] = {}
@@ -98,7 +101,8 @@ class App:
         if serialized:
             raise InvalidError("serialized=True is not supported yet: define the function at module level in a file")
         function_secrets = _check_secrets(options.pop("secrets", ()), "@app.function")
-        for bad in ("volumes", "region", "cloud", "enable_memory_snapshot", "ephemeral_disk"):
+        function_volumes = check_volumes(options.pop("volumes", None), "@app.function")
+        for bad in ("region", "cloud", "enable_memory_snapshot", "ephemeral_disk"):
             if options.get(bad):
                 raise InvalidError(f"@app.function({bad}=...) is not supported yet in this squall build")
             options.pop(bad, None)
@@ -124,6 +128,7 @@ class App:
             fn = Function(self, raw_f, fname, definition)
             self._register(fname, fn)
             self._function_secrets[fname] = [*self._secrets, *function_secrets]
+            self._function_volumes[fname] = {**self._volumes, **function_volumes}
             return fn
 
         return deco
@@ -132,7 +137,8 @@ class App:
         if _warn_parentheses is not None:
             raise InvalidError("use @app.cls() with parentheses")
         class_secrets = _check_secrets(options.pop("secrets", ()), "@app.cls")
-        for bad in ("volumes", "region", "cloud", "enable_memory_snapshot", "ephemeral_disk"):
+        class_volumes = check_volumes(options.pop("volumes", None), "@app.cls")
+        for bad in ("region", "cloud", "enable_memory_snapshot", "ephemeral_disk"):
             if options.get(bad):
                 raise InvalidError(f"@app.cls({bad}=...) is not supported yet in this squall build")
             options.pop(bad, None)
@@ -153,6 +159,7 @@ class App:
             c = Cls(self, user_cls, class_fn)
             self._register(user_cls.__name__, class_fn)
             self._function_secrets[user_cls.__name__] = [*self._secrets, *class_secrets]
+            self._function_volumes[user_cls.__name__] = {**self._volumes, **class_volumes}
             self._classes[user_cls.__name__] = c
             return c
 
@@ -237,6 +244,9 @@ class App:
             fn._definition.file_mounts.extend(await image._file_mounts(client))
             del fn._definition.secret_ids[:]
             fn._definition.secret_ids.extend(secret_ids[fname])
+            del fn._definition.volumes[:]
+            for path, vol in self._function_volumes.get(fname, {}).items():  # named volumes are created here when create_if_missing
+                fn._definition.volumes.append(pb.VolumeMount(path=path, volume_id=await vol._id(), name=vol.name or "", read_only=vol._read_only))
             created = await client.call("FunctionCreate", api_pb2.FunctionCreateRequest(app_id=self.app_id, name=fname, definition=fn._definition))
             fn._function_id = function_ids[fname] = created.function_id
         self._running = _Running(self.app_id, client, ephemeral)
