@@ -63,9 +63,15 @@ class LocalFiles:
         return out
 
     def _ignored(self, rel: pathlib.Path) -> bool:
+        """A path is left out if it, or a directory above it, matches a pattern (fnmatch, on the
+        relative path or the name; `\\*` is a literal `*`)."""
         if callable(self.ignore):
             return bool(self.ignore(rel))
-        return any(fnmatch.fnmatch(str(rel), pat) or fnmatch.fnmatch(rel.name, pat) for pat in self.ignore)
+        patterns = [re.sub(r"\\(.)", r"[\1]", pat) for pat in self.ignore]
+        for part in [rel, *rel.parents[:-1]]:
+            if any(fnmatch.fnmatch(str(part), pat) or fnmatch.fnmatch(part.name, pat) for pat in patterns):
+                return True
+        return False
 
     def tarball(self) -> bytes:
         return deterministic_tar(self.paths())
