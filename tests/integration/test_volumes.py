@@ -206,3 +206,32 @@ def test_large_arguments_and_results_travel_by_reference(sdk):
     finally:
         db.close()
     assert biggest_input < 64 * 1024 and biggest_output < 64 * 1024, (biggest_input, biggest_output)
+
+
+@pytest.fixture(scope="module")
+def gvisor_cluster(tmp_path_factory):
+    needs_root()
+    c = make_cluster(tmp_path_factory, "gvisor")
+    yield c
+    c.stop()
+
+
+def test_volumes_under_gvisor(gvisor_cluster, monkeypatch):
+    """The same copy, commit and reload path through gVisor's gofer and --host-uds socket."""
+    gvisor_cluster.use_in_this_process(monkeypatch)
+    try:
+        vol = squall.Volume.from_name("shared-vol", create_if_missing=True)
+        with vol.batch_upload(force=True) as batch:
+            batch.put_file(__import__("io").BytesIO(b"v1"), "g.txt")
+        with apps.app.run():
+            assert apps.reload_and_read.remote("g.txt", False) == "v1"
+            assert apps.write_and_commit.remote("from-gvisor.txt", "hi") == ["from-gvisor.txt", "g.txt"]
+            with vol.batch_upload(force=True) as batch:
+                batch.put_file(__import__("io").BytesIO(b"v2"), "g.txt")
+            assert apps.reload_and_read.remote("g.txt", True) == "v2"
+            assert apps.write_read_only.remote()[0] == apps.EROFS
+        assert _read(vol, "from-gvisor.txt") == b"hi"
+    finally:
+        from squall.client import client
+
+        client.reset_client()
