@@ -241,10 +241,13 @@ class Agent:
         return _blobs.resolve_sync(self.channel, self.md, data)
 
     def _offload(self, data: bytes) -> bytes:
-        """A result too large to travel inline goes to the blob store; the output carries its reference."""
+        """A result too large to travel inline goes to the blob store; the output carries its reference.
+        Not for web endpoints: the gateway reads their response chunks straight from the outputs."""
         from squall.sdk import _blobs
 
-        return _blobs.offload_sync(self.channel, self.md, data) if len(data) > _blobs.LARGE_PAYLOAD else data
+        if len(data) <= _blobs.LARGE_PAYLOAD or self.definition.HasField("web"):
+            return data
+        return _blobs.offload_sync(self.channel, self.md, data)
 
     def _finish(self, inp: pb.Input, result: pb.Result, gen_index: int = 0, inline: bool = True) -> None:
         with self.lock:

@@ -77,6 +77,7 @@ class Volume:
         self._create_if_missing = create_if_missing
         self._object_id = object_id
         self._read_only = read_only
+        self._resolved_on: str | None = None  # the server a named handle's id came from
 
     @staticmethod
     def from_name(name: str, *, create_if_missing: bool = False, environment_name: str | None = None, version: int | None = None) -> Volume:
@@ -84,7 +85,9 @@ class Volume:
 
     def read_only(self) -> Volume:
         """The same volume, mounted read-only: writes in the container fail with EROFS."""
-        return Volume(self._name, self._create_if_missing, self._object_id, read_only=True)
+        ro = Volume(self._name, self._create_if_missing, self._object_id, read_only=True)
+        ro._resolved_on = self._resolved_on
+        return ro
 
     @property
     def name(self) -> str | None:
@@ -102,11 +105,15 @@ class Volume:
 
     def __setstate__(self, state) -> None:
         self.__dict__.update(state)
+        self._resolved_on = None  # in a container: the id came from the same server, by another address
 
     async def _id(self) -> str:
-        if self._object_id is None:
+        """The volume's id; a named handle resolves its name again when used with another server."""
+        client = await _client()
+        if self._object_id is None or (self._name is not None and self._resolved_on not in (None, client.server_url)):
             request = vpb.VolumeGetOrCreateRequest(name=self._name, create_if_missing=self._create_if_missing)
-            self._object_id = (await _blobs.call(await _client(), "VolumeGetOrCreate", request)).volume_id
+            self._object_id = (await _blobs.call(client, "VolumeGetOrCreate", request)).volume_id
+            self._resolved_on = client.server_url
         return self._object_id
 
     async def _manifest(self, version: int = 0) -> vpb.VolumeManifest:

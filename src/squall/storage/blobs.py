@@ -80,9 +80,9 @@ class LocalBlobStore:
         except FileNotFoundError:
             pass
 
-    def read_chunks(self, digest: str) -> Iterator[bytes]:
+    def read_chunks(self, digest: str, chunk_size: int = CHUNK) -> Iterator[bytes]:
         with open(self._path(digest), "rb") as f:
-            while chunk := f.read(CHUNK):
+            while chunk := f.read(chunk_size):
                 yield chunk
 
 

@@ -76,10 +76,10 @@ class S3BlobStore:
     def delete(self, digest: str) -> None:
         self.s3.delete_object(Bucket=self.bucket, Key=self._key(digest))
 
-    def read_chunks(self, digest: str) -> Iterator[bytes]:
+    def read_chunks(self, digest: str, chunk_size: int = CHUNK) -> Iterator[bytes]:
         body = self.s3.get_object(Bucket=self.bucket, Key=self._key(digest))["Body"]
         try:
-            yield from body.iter_chunks(CHUNK)
+            yield from body.iter_chunks(chunk_size)
         finally:
             body.close()
 

@@ -54,7 +54,8 @@ from squall.storage import volume_manifest as vm
 log = logging.getLogger("squall.worker")
 
 FICLONE = 0x40049409
-PART = 1024 * 1024
+PART = 1024 * 1024  # bytes per streamed upload message
+PARALLEL = 4  # pieces in flight per file, up or down
 
 
 @dataclasses.dataclass
@@ -92,7 +93,7 @@ def _content_key(chunks) -> str:
 
 def clone_file(src: pathlib.Path, dst: pathlib.Path) -> None:
     """dst becomes a copy of src that shares nothing writable with it: a reflink where the
-    filesystem has them, else a copy (sendfile / copy_file_range through shutil)."""
+    filesystem has them, else an in-kernel copy (copy_file_range), else a plain one."""
     with open(src, "rb") as fsrc, open(dst, "wb") as fdst:
         try:
             fcntl.ioctl(fdst.fileno(), FICLONE, fsrc.fileno())
@@ -100,7 +101,20 @@ def clone_file(src: pathlib.Path, dst: pathlib.Path) -> None:
         except OSError as exc:
             if exc.errno not in (errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.EBADF, errno.ENOSYS):
                 raise
-        shutil.copyfileobj(fsrc, fdst, 16 * 1024 * 1024)
+        size = os.fstat(fsrc.fileno()).st_size
+        copied = 0
+        try:
+            while copied < size:
+                n = os.copy_file_range(fsrc.fileno(), fdst.fileno(), size - copied)
+                if n == 0:
+                    break
+                copied += n
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            fsrc.seek(copied)
+            fdst.seek(copied)
+            shutil.copyfileobj(fsrc, fdst, 16 * 1024 * 1024)
 
 
 class VolumeMounts:
@@ -114,16 +128,14 @@ class VolumeMounts:
         self.stop_requested: set[str] = set()  # containers squall stopped: their exit is clean
         self._fetching: dict[str, asyncio.Future] = {}
         self.stub: volume_pb2_grpc.VolumeServiceStub | None = None
-        self.blob_get = None
         self._server: grpc.aio.Server | None = None
 
     def _md(self):
         return (("authorization", f"Bearer {self.token}"),)
 
-    async def start(self, channel: grpc.aio.Channel, blob_get) -> None:
-        """Serve the VolumeAgent; `blob_get(digest)` streams a blob (the WorkerService's BlobGet)."""
+    async def start(self, channel: grpc.aio.Channel) -> None:
+        """Serve the VolumeAgent; `channel` reaches the control plane's VolumeService."""
         self.stub = volume_pb2_grpc.VolumeServiceStub(channel)
-        self.blob_get = blob_get
         self.cache.mkdir(parents=True, exist_ok=True)
         (self.root / "mounts").mkdir(parents=True, exist_ok=True)
         self.socket_path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,13 +215,7 @@ class VolumeMounts:
             tmp = path.with_name(f".{key}.{uuid.uuid4().hex[:8]}")
             try:
                 with open(tmp, "wb") as f:
-                    for digest in e.chunks:
-                        h = hashlib.sha256()
-                        async for data in self.blob_get(digest):
-                            h.update(data)
-                            f.write(data)
-                        if h.hexdigest() != digest:
-                            raise RuntimeError(f"blob {digest} arrived with different content")
+                    await self._fetch_into(list(e.chunks), f)
                 os.replace(tmp, path)
             finally:
                 with contextlib.suppress(FileNotFoundError):
@@ -222,6 +228,27 @@ class VolumeMounts:
             raise
         finally:
             self._fetching.pop(key, None)
+
+    async def _fetch_piece(self, digest: str) -> bytes:
+        buf = bytearray()
+        async for chunk in self.stub.BlobDownload(api_pb2.BlobRef(digest=digest), metadata=self._md(), timeout=600):
+            buf += chunk.data
+        if await asyncio.to_thread(lambda: hashlib.sha256(buf).hexdigest()) != digest:
+            raise RuntimeError(f"blob {digest} arrived with different content")
+        return bytes(buf)
+
+    async def _fetch_into(self, digests: list[str], f) -> None:
+        """Write the pieces to f in order, fetching up to PARALLEL of them at a time."""
+        pending: list[asyncio.Task] = []
+        try:
+            for i, digest in enumerate(digests):
+                pending.append(asyncio.create_task(self._fetch_piece(digest)))
+                while len(pending) > PARALLEL or (pending and i == len(digests) - 1):
+                    data = await pending.pop(0)
+                    await asyncio.to_thread(f.write, data)
+        finally:
+            for task in pending:
+                task.cancel()
 
     async def _materialise(self, mv: MountedVolume, manifest: vpb.VolumeManifest) -> None:
         files = {e.path: await self._cached(e) for e in manifest.entries if e.kind == vm.FILE}
@@ -284,19 +311,34 @@ class VolumeMounts:
                     out[rel] = (vm.FILE, st, "")
         return out
 
+    async def _put_piece(self, digest: str, data: bytes) -> None:
+        resp = await self.stub.BlobMissing(vpb.BlobMissingRequest(digests=[digest]), metadata=self._md(), timeout=60)
+        if resp.missing:
+            await self.stub.BlobUpload(_parts(data, digest), metadata=self._md(), timeout=600)
+
     async def _upload_file(self, full: pathlib.Path) -> list[str]:
-        """Hash a file in pieces and upload the pieces the blob store lacks; returns the digests."""
-        chunks = []
-        with open(full, "rb") as f:
-            while True:
-                data = await asyncio.to_thread(f.read, vm.CHUNK_SIZE)
-                if not data:
-                    break
-                digest = await asyncio.to_thread(lambda d=data: hashlib.sha256(d).hexdigest())
-                chunks.append(digest)
-                resp = await self.stub.BlobMissing(vpb.BlobMissingRequest(digests=[digest]), metadata=self._md(), timeout=60)
-                if resp.missing:
-                    await self.stub.BlobUpload(_parts(data, digest), metadata=self._md(), timeout=600)
+        """Hash a file in pieces and upload the pieces the blob store lacks (PARALLEL at a time,
+        reading ahead while they travel); returns the digests."""
+        chunks: list[str] = []
+        inflight: set[asyncio.Task] = set()
+
+        def read_piece(f):
+            data = f.read(vm.CHUNK_SIZE)
+            return (hashlib.sha256(data).hexdigest(), data) if data else None
+
+        try:
+            with open(full, "rb") as f:
+                while piece := await asyncio.to_thread(read_piece, f):
+                    chunks.append(piece[0])
+                    if len(inflight) >= PARALLEL:
+                        done, inflight = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                        for task in done:
+                            task.result()
+                    inflight.add(asyncio.create_task(self._put_piece(*piece)))
+            await asyncio.gather(*inflight)
+        finally:
+            for task in inflight:
+                task.cancel()
         return chunks
 
     async def _commit(self, mv: MountedVolume) -> int:

@@ -98,7 +98,7 @@ class Worker:
         await self.proxy.start()
         self.channel = grpc.aio.insecure_channel(f"{host}:{port}", options=config.grpc_options())
         self.stub = worker_pb2_grpc.WorkerServiceStub(self.channel)
-        await self.volumes.start(self.channel, _WorkerBlobs(self).get)
+        await self.volumes.start(self.channel)
         try:
             while not self._stopping:
                 try:

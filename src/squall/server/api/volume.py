@@ -22,6 +22,7 @@ from squall.server.state.store import Store
 from squall.server.volumes import VolumeConflict, Volumes
 from squall.storage import volume_manifest as vm
 
+DOWNLOAD_MESSAGE = 4 * 1024 * 1024  # bytes of a blob per streamed message: a volume file's piece in one
 _CONFLICT_CODES = {"exists": grpc.StatusCode.ALREADY_EXISTS, "missing": grpc.StatusCode.NOT_FOUND,
                    "limit": grpc.StatusCode.RESOURCE_EXHAUSTED, "busy": grpc.StatusCode.ABORTED}
 
@@ -116,7 +117,7 @@ class VolumeServicer(volume_pb2_grpc.VolumeServiceServicer):
         if e.kind != vm.FILE:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{request.path} is a {'directory' if e.kind == vm.DIRECTORY else 'symlink'}, not a file")
         for digest in e.chunks:
-            for data in self.blobs.read_chunks(digest):
+            for data in self.blobs.read_chunks(digest, DOWNLOAD_MESSAGE):
                 yield api_pb2.BlobChunk(digest=digest, data=data)
 
     # -- blobs ---------------------------------------------------------------------------------
@@ -133,5 +134,5 @@ class VolumeServicer(volume_pb2_grpc.VolumeServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         if not exists:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no blob {request.digest}")
-        for data in self.blobs.read_chunks(request.digest):
+        for data in self.blobs.read_chunks(request.digest, DOWNLOAD_MESSAGE):
             yield api_pb2.BlobChunk(data=data)
