@@ -106,3 +106,14 @@ def echo(data: bytes) -> bytes:
 
 
 EROFS = errno.EROFS
+
+
+@app.cls(volumes={"/weights": vol})
+class Model:
+    @modal.enter()
+    def load(self):
+        self.weights = (pathlib.Path("/weights") / "model.txt").read_text()
+
+    @modal.method()
+    def predict(self, x: str) -> str:
+        return f"{self.weights}:{x}"

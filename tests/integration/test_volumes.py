@@ -235,3 +235,23 @@ def test_volumes_under_gvisor(gvisor_cluster, monkeypatch):
         from squall.client import client
 
         client.reset_client()
+
+
+def test_a_class_reads_its_volume_in_enter_and_aio_variants_work(sdk):
+    import asyncio
+
+    vol = squall.Volume.from_name("shared-vol", create_if_missing=True)
+
+    async def upload_and_list():
+        async with vol.batch_upload(force=True) as batch:
+            batch.put_file(__import__("io").BytesIO(b"w1"), "model.txt")
+        entries = await vol.listdir.aio("/")
+        data = b"".join([chunk async for chunk in vol.read_file.aio("model.txt")])
+        async with squall.Volume.ephemeral.aio() as eph:
+            assert await eph.listdir.aio("/") == []
+        return [e.path for e in entries], data
+
+    paths, data = asyncio.run(upload_and_list())
+    assert "model.txt" in paths and data == b"w1"
+    with apps.app.run():
+        assert apps.Model().predict.remote("x") == "w1:x"
