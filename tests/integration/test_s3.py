@@ -121,3 +121,26 @@ def test_functions_volumes_and_large_arguments_on_the_s3_backend(s3, s3_cluster,
         from squall.client import client as squall_client
 
         squall_client.reset_client()
+
+
+@pytest.mark.runtime
+def test_a_cloud_bucket_mount_shows_an_s3_prefix_read_only(s3, s3_cluster, monkeypatch):
+    _, client = s3
+    client.create_bucket(Bucket="squall-data")
+    for key, body in (("datasets/a.txt", b"alpha"), ("datasets/sub/b.txt", b"beta"), ("other/c.txt", b"not mounted")):
+        client.put_object(Bucket="squall-data", Key=key, Body=body)
+    monkeypatch.setenv("SQUALL_TEST_S3_ENDPOINT", os.environ["AWS_ENDPOINT_URL"])
+    s3_cluster.use_in_this_process(monkeypatch)
+    import importlib
+
+    from tests.apps import buckets
+
+    buckets = importlib.reload(buckets)  # picks up the endpoint
+    try:
+        with buckets.app.run():
+            got = buckets.read_bucket.remote()
+        assert got == {"files": ["a.txt", "sub/b.txt"], "a": "alpha", "nested": "beta", "erofs": True}
+    finally:
+        from squall.client import client as squall_client
+
+        squall_client.reset_client()

@@ -17,7 +17,7 @@ from squall.sdk.function import Function, build_options, is_generator_function
 from squall.sdk import web
 from squall.sdk.image import Image, deterministic_tar, upload_blob
 from squall.sdk.schedule import schedule_proto
-from squall.sdk.volume import check_volumes
+from squall.sdk.volume import bucket_secrets, check_volumes, mount_spec
 
 
 @dataclasses.dataclass
@@ -127,8 +127,8 @@ class App:
                 definition.schedule.CopyFrom(schedule)
             fn = Function(self, raw_f, fname, definition)
             self._register(fname, fn)
-            self._function_secrets[fname] = [*self._secrets, *function_secrets]
             self._function_volumes[fname] = {**self._volumes, **function_volumes}
+            self._function_secrets[fname] = [*self._secrets, *function_secrets, *bucket_secrets(self._function_volumes[fname])]
             return fn
 
         return deco
@@ -158,8 +158,8 @@ class App:
             class_fn = Function(self, None, user_cls.__name__, definition)
             c = Cls(self, user_cls, class_fn)
             self._register(user_cls.__name__, class_fn)
-            self._function_secrets[user_cls.__name__] = [*self._secrets, *class_secrets]
             self._function_volumes[user_cls.__name__] = {**self._volumes, **class_volumes}
+            self._function_secrets[user_cls.__name__] = [*self._secrets, *class_secrets, *bucket_secrets(self._function_volumes[user_cls.__name__])]
             self._classes[user_cls.__name__] = c
             return c
 
@@ -246,7 +246,7 @@ class App:
             fn._definition.secret_ids.extend(secret_ids[fname])
             del fn._definition.volumes[:]
             for path, vol in self._function_volumes.get(fname, {}).items():  # named volumes are created here when create_if_missing
-                fn._definition.volumes.append(pb.VolumeMount(path=path, volume_id=await vol._id(), name=vol.name or "", read_only=vol._read_only))
+                fn._definition.volumes.append(await mount_spec(path, vol))
             created = await client.call("FunctionCreate", api_pb2.FunctionCreateRequest(app_id=self.app_id, name=fname, definition=fn._definition))
             fn._function_id = function_ids[fname] = created.function_id
         self._running = _Running(self.app_id, client, ephemeral)

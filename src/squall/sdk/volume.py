@@ -386,6 +386,24 @@ class _EphemeralFactory:
 Volume.ephemeral = _EphemeralFactory()
 
 
+def bucket_secrets(volumes: dict) -> list:
+    """The Secrets of the CloudBucketMounts among `volumes`: the function gets them too."""
+    from squall.sdk.cloud_bucket_mount import CloudBucketMount
+
+    return [v.secret for v in volumes.values() if isinstance(v, CloudBucketMount) and v.secret is not None]
+
+
+async def mount_spec(path: str, vol) -> object:
+    """The wire form of one entry of `volumes={...}` (resolving a named volume: create_if_missing happens here)."""
+    from squall._proto.squall.v1 import common_pb2 as pb
+    from squall.sdk.cloud_bucket_mount import CloudBucketMount
+
+    if isinstance(vol, CloudBucketMount):
+        return pb.VolumeMount(path=path, read_only=True, bucket_name=vol.bucket_name, bucket_endpoint_url=vol.bucket_endpoint_url or "",
+                              key_prefix=vol.key_prefix or "", name=f"s3://{vol.bucket_name}/{vol.key_prefix or ''}")
+    return pb.VolumeMount(path=path, volume_id=await vol._id(), name=vol.name or "", read_only=vol._read_only)
+
+
 def check_volumes(volumes, where: str) -> dict[str, Volume]:
     """Validate `volumes={"/path": Volume}` at decoration time."""
     if not volumes:
@@ -402,9 +420,10 @@ def check_volumes(volumes, where: str) -> dict[str, Volume]:
         from squall.sdk.cloud_bucket_mount import CloudBucketMount
 
         if isinstance(vol, CloudBucketMount):
-            raise InvalidError(f"{where}(volumes={{{path!r}: CloudBucketMount(...)}}): bucket mounts are not supported yet in this squall build")
-        if not isinstance(vol, Volume):
-            raise InvalidError(f"{where}(volumes={{{path!r}: {vol!r}}}): the value must be a squall.Volume (Volume.from_name or Volume.ephemeral)")
+            vol.check(f"{where}(volumes={{{path!r}: ...}})")
+        elif not isinstance(vol, Volume):
+            raise InvalidError(f"{where}(volumes={{{path!r}: {vol!r}}}): the value must be a squall.Volume (Volume.from_name or Volume.ephemeral) "
+                               "or a squall.CloudBucketMount")
         if norm in out:
             raise InvalidError(f"{where}(volumes=...): two volumes at {norm}")
         out[norm] = vol

@@ -164,11 +164,13 @@ class VolumeMounts:
         for vmount in start.definition.volumes:
             host_dir = self.root / "mounts" / cid / uuid.uuid4().hex[:8]
             host_dir.mkdir(parents=True)
-            mv = MountedVolume(vmount.volume_id, vmount.name, vmount.path, host_dir, vmount.read_only)
+            mv = MountedVolume(vmount.volume_id, vmount.name, vmount.path, host_dir, vmount.read_only or bool(vmount.bucket_name))
             mounted.append(mv)
-            manifest = await self._manifest(mv)
-            await self._materialise(mv, manifest)
-            spec.mounts.append(Mount(host_dir, vmount.path, read_only=vmount.read_only))
+            if vmount.bucket_name:
+                await asyncio.to_thread(self._bucket_tree, vmount, dict(start.secret_env), host_dir)
+            else:
+                await self._materialise(mv, await self._manifest(mv))
+            spec.mounts.append(Mount(host_dir, vmount.path, read_only=mv.read_only))
         spec.mounts.append(Mount(self.socket_path, config.CONTAINER_VOLUME_SOCKET, read_only=False))
         spec.env[config.ENV_VOLUME_AGENT] = f"unix://{config.CONTAINER_VOLUME_SOCKET}"
 
@@ -293,6 +295,47 @@ class VolumeMounts:
                 dst.unlink()
         for p in [p for p in mv.local if vm.under(p, path)]:
             del mv.local[p]
+
+    # -- bucket mounts -------------------------------------------------------------------------
+    def _bucket_tree(self, vmount, secret_env: dict[str, str], host_dir: pathlib.Path) -> None:
+        """A CloudBucketMount: the objects under the prefix, each fetched once into the cache
+        (keyed by endpoint, bucket, key and ETag), hard-linked into host_dir (mounted read-only)."""
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        creds = {}
+        if secret_env.get("AWS_ACCESS_KEY_ID"):
+            creds = dict(aws_access_key_id=secret_env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=secret_env.get("AWS_SECRET_ACCESS_KEY"),
+                         aws_session_token=secret_env.get("AWS_SESSION_TOKEN") or None)
+        region = secret_env.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
+        endpoint = vmount.bucket_endpoint_url or None
+        where = f"s3://{vmount.bucket_name}/{vmount.key_prefix}" + (f" at {endpoint}" if endpoint else "")
+        try:
+            s3 = boto3.session.Session().client("s3", endpoint_url=endpoint, region_name=region, **creds)
+            cache = self.cache.parent / "buckets"
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=vmount.bucket_name, Prefix=vmount.key_prefix):
+                for obj in page.get("Contents", []):
+                    key = obj["Key"]
+                    rel = vm.normalise(key[len(vmount.key_prefix):])
+                    if not rel or key.endswith("/"):
+                        continue
+                    ident = "\n".join([endpoint or "", vmount.bucket_name, key, obj.get("ETag", ""), str(obj.get("Size", 0))])
+                    ck = hashlib.sha256(ident.encode()).hexdigest()
+                    cached = cache / ck[:2] / ck
+                    if not cached.exists():
+                        cached.parent.mkdir(parents=True, exist_ok=True)
+                        tmp = cached.with_name(f".{ck}.{uuid.uuid4().hex[:8]}")
+                        try:
+                            s3.download_file(vmount.bucket_name, key, str(tmp))
+                            os.replace(tmp, cached)
+                        finally:
+                            with contextlib.suppress(FileNotFoundError):
+                                os.unlink(tmp)
+                    dst = host_dir / rel
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    os.link(cached, dst)
+        except (BotoCoreError, ClientError) as exc:
+            raise RuntimeError(f"cannot mount bucket {where}: {exc}") from exc
 
     # -- commit and reload ---------------------------------------------------------------------
     def _scan(self, mv: MountedVolume) -> dict[str, tuple[int, os.stat_result, str]]:
@@ -424,5 +467,7 @@ class _Agent(volume_pb2_grpc.VolumeAgentServicer):
 
     async def Reload(self, request, context):
         mv = await self._mounted(request, context, writing=False)
+        if not mv.volume_id:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"{mv.label()} is a bucket mount: it shows the bucket as of the container's start")
         async with mv.lock:
             return vpb.VolumeAgentResponse(version=await self.m._reload(mv))
