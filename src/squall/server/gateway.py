@@ -122,6 +122,8 @@ class Gateway:
                 if fn.function_id not in current[fn.app_id]:
                     continue
             routes[self.route_of(fn)] = fn.function_id  # the newest wins (functions are kept in creation order)
+        if routes != self._routes:
+            log.info("web routes: %s", ", ".join(f"/{a}/{label} -> {fid}" for (a, label), fid in sorted(routes.items())) or "none")
         self._routes = routes
         self._rebuilt_at = time.monotonic()
 
