@@ -236,3 +236,19 @@ def test_squall_run_prints_the_dev_urls(sdk, deployed):
     assert out.returncode == 0, out.stdout + out.stderr
     assert re.search(rf"api => http://127\.0\.0\.1:\d+/{APP}/api-dev", out.stdout), out.stdout
     assert "42" in out.stdout
+
+
+def test_fastapi_endpoints(sdk, tmp_path):
+    path = tmp_path / "fastapi_app.py"
+    path.write_text((ROOT / "tests" / "apps" / "web_fastapi.py").read_text())
+    out = sdk.squall("deploy", str(path))
+    assert out.returncode == 0, out.stdout + out.stderr
+    urls = dict(re.findall(r"^\s+(\w+) => (\S+)$", out.stdout, re.M))
+    status, _, body = http(urls["add"] + "?scale=2", data=json.dumps({"a": 2, "b": 3}).encode(), headers={"Content-Type": "application/json"})
+    assert (status, json.loads(body)) == (200, {"sum": 10})
+    assert http(urls["add"])[0] == 405  # method="POST" only
+    status, _, body = http(urls["add"] + "/docs")
+    assert status == 200 and b"swagger" in body.lower()
+    status, _, body = http(urls["hello"] + "?name=squall")
+    assert (status, json.loads(body)) == (200, "hello squall")
+    assert http(urls["hello"] + "/docs")[0] == 404  # docs=False
