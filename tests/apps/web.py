@@ -1,5 +1,5 @@
 """Web endpoints the gateway tests call over HTTP: plain ASGI and WSGI callables (no FastAPI
-in the image), a @web_server, a streamed SSE response, and a proxy-auth endpoint. The tests
+in the image), a @web_server, a streamed SSE response, a WebSocket echo, and a proxy-auth endpoint. The tests
 rewrite GREETING in a copy of this file to deploy or serve a changed version."""
 
 import json
@@ -22,8 +22,27 @@ async def _body(receive) -> bytes:
             return data
 
 
+async def websocket_echo(scope, receive, send):
+    assert (await receive())["type"] == "websocket.connect"
+    await send({"type": "websocket.accept"})
+    while True:
+        msg = await receive()
+        if msg["type"] == "websocket.disconnect":
+            return
+        if msg.get("text") == "close":
+            await send({"type": "websocket.close", "code": 4000, "reason": "asked to"})
+            return
+        if msg.get("text") is not None:
+            await send({"type": "websocket.send", "text": f"{GREETING}: {msg['text']} ({scope['path']})"})
+        else:
+            await send({"type": "websocket.send", "bytes": msg["bytes"][::-1]})
+
+
 def _asgi():
     async def asgi(scope, receive, send):
+        if scope["type"] == "websocket":
+            await websocket_echo(scope, receive, send)
+            return
         if scope["type"] != "http":
             return
         body = await _body(receive)

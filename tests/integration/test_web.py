@@ -128,6 +128,33 @@ def test_sse_streams_chunk_by_chunk(sdk, deployed):
     assert arrivals[-1][0] - arrivals[0][0] >= 0.6, arrivals
 
 
+def test_websocket_echo(sdk, deployed):
+    import asyncio
+
+    import aiohttp
+
+    _, urls = deployed
+
+    async def talk():
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(urls["api"].replace("http://", "ws://") + "/ws") as ws:
+                replies = []
+                for i in range(3):
+                    await ws.send_str(f"hi {i}")
+                    replies.append((await ws.receive(timeout=60)).data)
+                await ws.send_bytes(b"abc")
+                replies.append((await ws.receive(timeout=60)).data)
+                await ws.send_str("close")
+                closing = await ws.receive(timeout=60)
+                return replies, closing.type, ws.close_code
+
+    replies, closing, code = asyncio.run(talk())
+    assert replies == ["hello: hi 0 (/ws)", "hello: hi 1 (/ws)", "hello: hi 2 (/ws)", b"cba"]
+    assert closing == aiohttp.WSMsgType.CLOSE and code == 4000
+    status, _, body = http(urls["wsgi"] + "/ws", headers={"Upgrade": "websocket", "Connection": "Upgrade"})
+    assert status == 501 and b"WebSockets need an @asgi_app" in body
+
+
 def test_proxy_auth(sdk, deployed):
     _, urls = deployed
     status, _, body = http(urls["private"] + "/")

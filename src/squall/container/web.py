@@ -10,6 +10,8 @@ Per kind:
 - fastapi_endpoint: a FastAPI app with the function as its one route at "/" (needs fastapi in
   the image);
 - asgi_app: the function is called once and returns the app (its lifespan startup runs then);
+  WebSockets work too: the connection is one input, the app's messages are its outputs, and
+  the client's messages are fetched from the server (WebSocketService) as the app receives;
 - wsgi_app: the function returns a WSGI app, run in a thread per request;
 - web_server: the function starts a server on `port`; once the port opens (within
   startup_timeout) requests are forwarded to 127.0.0.1:port over HTTP/1.1.
@@ -56,7 +58,12 @@ class WebHandler:
             raise ValueError(f"unknown web endpoint kind {kind!r}")
 
     async def handle(self, request: dict):
-        """One request: yields (status, headers, chunk, more_body) as the app answers."""
+        """One request: yields (status, headers, chunk, more_body) as the app answers (for a
+        WebSocket: ("accept"|"send"|"close", ...) as the app sends)."""
+        if request["scope"]["type"] == "websocket":
+            async for item in self._websocket(request):
+                yield item
+            return
         scope, body = request["scope"], request["body"]
         messages: asyncio.Queue = asyncio.Queue()
         finished = asyncio.Event()
@@ -121,6 +128,84 @@ class WebHandler:
                     await asyncio.wait_for(task, 5.0)
                 except BaseException:  # noqa: BLE001 - the response is complete; a slow or failing tail is the app's
                     pass
+
+
+    async def _websocket(self, request: dict):
+        scope, key = request["scope"], request["socket_key"]
+        loop = asyncio.get_running_loop()
+        outgoing: asyncio.Queue = asyncio.Queue()
+        incoming: list[dict] = []
+        connected = False
+
+        async def receive():
+            nonlocal connected
+            if not connected:
+                connected = True
+                return {"type": "websocket.connect"}
+            while not incoming:
+                incoming.extend(await loop.run_in_executor(None, _fetch_socket_messages, key))
+            return incoming.pop(0)
+
+        async def send(message):
+            await outgoing.put(message)
+
+        task = asyncio.ensure_future(self.app(scope, receive, send))
+        try:
+            while True:
+                getter = asyncio.ensure_future(outgoing.get())
+                await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    msg = getter.result()
+                    kind = msg.get("type")
+                    if kind == "websocket.accept":
+                        yield "accept", msg.get("subprotocol"), None
+                    elif kind == "websocket.send":
+                        yield "send", msg.get("text"), msg.get("bytes")
+                    elif kind == "websocket.close":
+                        yield "close", msg.get("code", 1000), msg.get("reason") or ""
+                    continue
+                getter.cancel()
+                if not outgoing.empty():
+                    continue
+                exc = task.exception()
+                if exc is not None:
+                    traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+                    yield "close", 1011, f"{type(exc).__name__}: {exc}"[:120]
+                return
+        finally:
+            if not task.done():
+                task.cancel()
+
+
+_socket_stub = None
+
+
+def _fetch_socket_messages(key: str) -> list[dict]:
+    """What the WebSocket's client sent since the last call (waits up to 20 s for something)."""
+    global _socket_stub
+    import os
+
+    import grpc
+
+    from squall import config
+    from squall._proto.squall.v1 import web_pb2, web_pb2_grpc
+
+    md = (("x-squall-container-token", os.environ[config.ENV_CONTAINER_TOKEN]),)
+    if _socket_stub is None:
+        _socket_stub = web_pb2_grpc.WebSocketServiceStub(grpc.insecure_channel(os.environ[config.ENV_CONTAINER_SERVER], options=config.grpc_options()))
+    try:
+        resp = _socket_stub.WebSocketReceive(web_pb2.WebSocketReceiveRequest(socket_key=key, wait_s=20.0), metadata=md, timeout=40)
+    except grpc.RpcError:
+        return [{"type": "websocket.disconnect", "code": 1006}]
+    out = []
+    for m in resp.messages:
+        if m.type == "websocket.disconnect":
+            out.append({"type": "websocket.disconnect", "code": m.code or 1005})
+        elif m.is_text:
+            out.append({"type": "websocket.receive", "text": m.text})
+        else:
+            out.append({"type": "websocket.receive", "bytes": m.data})
+    return out
 
 
 async def _lifespan_startup(app) -> None:

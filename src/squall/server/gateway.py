@@ -16,7 +16,10 @@ gateway writes every chunk as it arrives, so Server-Sent Events stream. Because 
 inputs, they queue like any input: a function with no container scales from zero while the
 gateway holds the request, per-container concurrency is the function's @concurrent setting,
 and no network path into the container is needed (it works the same under runc and gVisor).
-Not supported on this path: WebSockets (answered 501) and streaming request bodies.
+WebSockets (@asgi_app only) are one input for the whole connection: the app's messages
+come back as outputs, and the client's wait here until the container fetches them
+(WebSocketService.WebSocketReceive, a long poll). A connection holds one of the container's
+input slots and is subject to the function's timeout. Request bodies are not streamed.
 
 Timeouts. The first response bytes must come within the function's startup_timeout (or
 STARTUP_ALLOWANCE_S) plus its timeout, else 504; a container that cannot start fails the
@@ -32,14 +35,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
+import secrets
 import socket
 import time
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from squall import config
 from squall._proto.squall.v1 import api_pb2
 from squall._proto.squall.v1 import common_pb2 as pb
+from squall._proto.squall.v1 import web_pb2
 from squall.sdk.web import DEV_SUFFIX
 from squall.server.web_state import WebState
 
@@ -66,6 +71,7 @@ class Gateway:
         self._apps: dict[str, tuple[str, bool]] = {}  # app id -> (name, ephemeral)
         self._rebuilt_at = 0.0
         self._runner: web.ServerRunner | None = None
+        self.sockets: dict[str, asyncio.Queue] = {}  # WebSocket key -> what its client sent, for the container to fetch
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> int:
@@ -179,23 +185,77 @@ class Gateway:
             return _plain(401, "this endpoint requires proxy auth: send the headers Modal-Key and Modal-Secret (or Squall-Key and Squall-Secret) "
                                "of a token from `squall token create-proxy`", headers={"WWW-Authenticate": "Modal-Key"})
         if request.headers.get("Upgrade", "").lower() == "websocket":
-            return _plain(501, "WebSockets are not supported by this squall gateway yet")
+            return await self._websocket(request, fn, path)
         body = await self._read_body(request)
         if isinstance(body, web.StreamResponse):
             return body
-        scope = {
-            "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": f"{request.version.major}.{request.version.minor}",
-            "method": request.method, "scheme": request.scheme, "path": path, "raw_path": path.encode(),
-            "query_string": request.query_string.encode("latin-1"), "root_path": root_path,
-            "headers": [(k.lower(), v) for k, v in request.raw_headers],
-            "client": _peer(request), "server": (self.host, self.port),
-        }
+        scope = {"type": "http", "method": request.method, "scheme": request.scheme, **self._scope(request, path, root_path)}
         args = pickle.dumps((({"scope": scope, "body": body},), {}), protocol=4)
         call = self.cp.create_call(fn, api_pb2.GENERATOR, [pb.Input(idx=0, args=args)])
         try:
             return await self._respond(request, fn, call)
         finally:
             self.cp.calls.pop(call.call_id, None)  # its outputs stay in the store; nothing waits on them now
+
+    def _scope(self, request: web.BaseRequest, path: str, root_path: str) -> dict:
+        return {
+            "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": f"{request.version.major}.{request.version.minor}",
+            "path": path, "raw_path": path.encode(), "query_string": request.query_string.encode("latin-1"), "root_path": root_path,
+            "headers": [(k.lower(), v) for k, v in request.raw_headers], "client": _peer(request), "server": (self.host, self.port),
+        }
+
+    async def _websocket(self, request: web.BaseRequest, fn, path: str) -> web.StreamResponse:
+        """A WebSocket: one input whose outputs are ("accept"|"send"|"close", ...) from the app;
+        the client's messages wait in self.sockets[key] for the container's WebSocketReceive."""
+        if fn.definition.web.kind != "asgi_app":
+            return _plain(501, f"{fn.definition.function_name} is a {fn.definition.web.kind}; WebSockets need an @asgi_app")
+        key = secrets.token_urlsafe(24)
+        inbox: asyncio.Queue = asyncio.Queue()
+        self.sockets[key] = inbox
+        protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+        scope = {"type": "websocket", "scheme": "wss" if request.secure else "ws", "subprotocols": protocols, **self._scope(request, path, "")}
+        args = pickle.dumps((({"scope": scope, "body": b"", "socket_key": key},), {}), protocol=4)
+        call = self.cp.create_call(fn, api_pb2.GENERATOR, [pb.Input(idx=0, args=args)])
+        o = fn.options
+        deadline = time.monotonic() + (o.startup_timeout_s or STARTUP_ALLOWANCE_S) + (o.timeout_s or 300.0)
+        ws: web.WebSocketResponse | None = None
+        reader: asyncio.Task | None = None
+        complete = False
+        after = 0
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if ws is None and remaining <= 0:
+                    return _plain(504, f"{fn.definition.function_name} did not accept the WebSocket in time")
+                for out in await self.cp.wait_outputs(call, after, 30.0 if ws is not None else min(remaining, 30.0), 1000):
+                    after = out.seq
+                    if out.result.status != pb.GENERATOR_ITEM:  # the app returned: the connection is over
+                        complete = True
+                        if ws is None:
+                            return self._error_reply(fn, out.result) if out.result.status != pb.SUCCESS else _plain(403, "the app closed the WebSocket without accepting it")
+                        await ws.close()
+                        return ws
+                    kind, a, b = pickle.loads(out.result.data)
+                    if kind == "accept":
+                        ws = web.WebSocketResponse(protocols=(a,) if a else ())
+                        await ws.prepare(request)
+                        reader = asyncio.create_task(_read_socket(ws, inbox))
+                    elif kind == "send" and ws is not None:
+                        await (ws.send_str(a) if a is not None else ws.send_bytes(b or b""))
+                    elif kind == "close":
+                        if ws is None:
+                            complete = True
+                            return _plain(403, f"{fn.definition.function_name} refused the WebSocket (close code {a})")
+                        await ws.close(code=a or 1000, message=(b or "").encode())
+                        complete = True
+                        return ws
+        finally:
+            if reader is not None:
+                reader.cancel()
+            self.sockets.pop(key, None)
+            self.cp.calls.pop(call.call_id, None)
+            if not complete:
+                self.cp.cancel_call(call, False)
 
     def _authorized(self, request: web.BaseRequest) -> bool:
         for key_header, secret_header in (("Modal-Key", "Modal-Secret"), ("Squall-Key", "Squall-Secret")):
@@ -278,6 +338,15 @@ class Gateway:
         if result.status == pb.CANCELLED:
             return _plain(503, f"{name} did not run the request: {why}")
         return _plain(500, f"{name} failed: {why}")
+
+
+async def _read_socket(ws: web.WebSocketResponse, inbox: asyncio.Queue) -> None:
+    async for msg in ws:
+        if msg.type == WSMsgType.TEXT:
+            inbox.put_nowait(web_pb2.WebSocketMessage(type="websocket.receive", text=msg.data, is_text=True))
+        elif msg.type == WSMsgType.BINARY:
+            inbox.put_nowait(web_pb2.WebSocketMessage(type="websocket.receive", data=msg.data))
+    inbox.put_nowait(web_pb2.WebSocketMessage(type="websocket.disconnect", code=ws.close_code or 1005))
 
 
 def _peer(request: web.BaseRequest):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 
 from squall._proto.squall.v1 import common_pb2 as pb
@@ -66,6 +68,30 @@ class WebServicer(web_pb2_grpc.WebServiceServicer):
         return web_pb2.ScheduleListResponse(schedules=out)
 
 
+class WebSocketServicer(web_pb2_grpc.WebSocketServiceServicer):
+    """Client-to-app WebSocket messages, fetched by the container running the connection."""
+
+    def __init__(self, cp, gateway):
+        self.cp = cp
+        self.gateway = gateway
+
+    async def WebSocketReceive(self, request, context):
+        token = dict(context.invocation_metadata()).get("x-squall-container-token", "")
+        if self.cp.container_for_token(token) is None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "unknown or expired container token")
+        queue = self.gateway.sockets.get(request.socket_key) if self.gateway is not None else None
+        if queue is None:
+            return web_pb2.WebSocketReceiveResponse(messages=[web_pb2.WebSocketMessage(type="websocket.disconnect", code=1006)])
+        messages = []
+        try:
+            messages.append(await asyncio.wait_for(queue.get(), min(request.wait_s, 30.0)))
+        except asyncio.TimeoutError:
+            pass
+        while not queue.empty() and len(messages) < 100:
+            messages.append(queue.get_nowait())
+        return web_pb2.WebSocketReceiveResponse(messages=messages)
+
+
 class WebPlane:
     """What the server runs for the web: the gateway (unless http_port is -1), the schedule
     loop, and this service."""
@@ -82,6 +108,7 @@ class WebPlane:
 
     async def start(self, grpc_server) -> None:
         web_pb2_grpc.add_WebServiceServicer_to_server(self.servicer, grpc_server)
+        web_pb2_grpc.add_WebSocketServiceServicer_to_server(WebSocketServicer(self.servicer.cp, self.gateway), grpc_server)
         if self.gateway is not None:
             await self.gateway.start()
         self.schedules.start()

@@ -140,3 +140,31 @@ class ScheduleListResponse(_message.Message):
     SCHEDULES_FIELD_NUMBER: _ClassVar[int]
     schedules: _containers.RepeatedCompositeFieldContainer[ScheduleInfo]
     def __init__(self, schedules: _Optional[_Iterable[_Union[ScheduleInfo, _Mapping]]] = ...) -> None: ...
+
+class WebSocketReceiveRequest(_message.Message):
+    __slots__ = ("socket_key", "wait_s")
+    SOCKET_KEY_FIELD_NUMBER: _ClassVar[int]
+    WAIT_S_FIELD_NUMBER: _ClassVar[int]
+    socket_key: str
+    wait_s: float
+    def __init__(self, socket_key: _Optional[str] = ..., wait_s: _Optional[float] = ...) -> None: ...
+
+class WebSocketMessage(_message.Message):
+    __slots__ = ("type", "data", "text", "is_text", "code")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    IS_TEXT_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    data: bytes
+    text: str
+    is_text: bool
+    code: int
+    def __init__(self, type: _Optional[str] = ..., data: _Optional[bytes] = ..., text: _Optional[str] = ..., is_text: _Optional[bool] = ..., code: _Optional[int] = ...) -> None: ...
+
+class WebSocketReceiveResponse(_message.Message):
+    __slots__ = ("messages",)
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[WebSocketMessage]
+    def __init__(self, messages: _Optional[_Iterable[_Union[WebSocketMessage, _Mapping]]] = ...) -> None: ...

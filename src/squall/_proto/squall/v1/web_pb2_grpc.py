@@ -270,3 +270,84 @@ class WebService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class WebSocketServiceStub:
+    """WebSockets: a connection is one input of an @asgi_app function; what the app sends comes
+    back as its outputs, and what the client sends the container fetches here (long poll).
+    Called by the container agent with its own token.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.WebSocketReceive = channel.unary_unary(
+                '/squall.v1.WebSocketService/WebSocketReceive',
+                request_serializer=squall_dot_v1_dot_web__pb2.WebSocketReceiveRequest.SerializeToString,
+                response_deserializer=squall_dot_v1_dot_web__pb2.WebSocketReceiveResponse.FromString,
+                _registered_method=True)
+
+
+class WebSocketServiceServicer:
+    """WebSockets: a connection is one input of an @asgi_app function; what the app sends comes
+    back as its outputs, and what the client sends the container fetches here (long poll).
+    Called by the container agent with its own token.
+    """
+
+    def WebSocketReceive(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_WebSocketServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'WebSocketReceive': grpc.unary_unary_rpc_method_handler(
+                    servicer.WebSocketReceive,
+                    request_deserializer=squall_dot_v1_dot_web__pb2.WebSocketReceiveRequest.FromString,
+                    response_serializer=squall_dot_v1_dot_web__pb2.WebSocketReceiveResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'squall.v1.WebSocketService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('squall.v1.WebSocketService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class WebSocketService:
+    """WebSockets: a connection is one input of an @asgi_app function; what the app sends comes
+    back as its outputs, and what the client sends the container fetches here (long poll).
+    Called by the container agent with its own token.
+    """
+
+    @staticmethod
+    def WebSocketReceive(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/squall.v1.WebSocketService/WebSocketReceive',
+            squall_dot_v1_dot_web__pb2.WebSocketReceiveRequest.SerializeToString,
+            squall_dot_v1_dot_web__pb2.WebSocketReceiveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
