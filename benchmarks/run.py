@@ -25,7 +25,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import bench_app, bench_images, bench_storage  # noqa: E402
+from benchmarks import bench_app, bench_images, bench_storage, bench_web  # noqa: E402
 from tests.conftest import CACHE, Cluster  # noqa: E402
 
 
@@ -188,6 +188,8 @@ def markdown(r: dict) -> str:
         lines += ["", *bench_storage.markdown(r["storage"])]
     if r.get("images"):
         lines += ["", *bench_images.markdown(r["images"])]
+    if r.get("web"):
+        lines += ["", *bench_web.markdown(r["web"])]
     if r.get("notes"):
         lines += ["", "## Where the time goes", "", *r["notes"]]
     return "\n".join(lines) + "\n"
@@ -200,7 +202,7 @@ def main() -> None:
     ap.add_argument("--map-n", type=int, default=20_000)
     ap.add_argument("--colds", type=int, default=5)
     ap.add_argument("--no-ray", action="store_true")
-    ap.add_argument("--only", choices=["storage", "images"], help="run only that section; keep the other sections of latest.json")
+    ap.add_argument("--only", choices=["storage", "images", "web"], help="run only that section; keep the other sections of latest.json")
     ap.add_argument("--only-storage", action="store_const", const="storage", dest="only", help="same as --only storage")
     ap.add_argument("--storage-ops", type=int, default=2000)
     args = ap.parse_args()
@@ -209,7 +211,8 @@ def main() -> None:
         latest = out_dir / "latest.json"
         results = json.loads(latest.read_text()) if latest.exists() else {"when": "-", "machine": "-", "squall": []}
         print(f"{args.only} ...", flush=True)
-        results[args.only] = storage_section(args.storage_ops) if args.only == "storage" else images_section(args.colds)
+        sections = {"storage": lambda: storage_section(args.storage_ops), "images": lambda: images_section(args.colds), "web": lambda: web_section(args.colds)}
+        results[args.only] = sections[args.only]()
         write(results, out_dir)
         return
     results: dict = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{platform.node()} ({os.cpu_count()} cpu)", "squall": []}
@@ -226,6 +229,8 @@ def main() -> None:
     results["storage"] = storage_section(args.storage_ops)
     print("images ...", flush=True)
     results["images"] = images_section(args.colds)
+    print("web endpoints ...", flush=True)
+    results["web"] = web_section(args.colds)
     notes_file = ROOT / "benchmarks" / "NOTES.md"
     results["notes"] = notes_file.read_text().splitlines() if notes_file.exists() else []
     write(results, out_dir)
@@ -256,6 +261,12 @@ def images_section(colds: int) -> dict:
         shutil.rmtree(home, ignore_errors=True)
     figures["floor_runc_ms"] = runtime_floor(base, 10)["runc_python_pass_p50_ms"]
     figures["podman"] = bench_images.podman_figures(base)
+    figures["when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return figures
+
+
+def web_section(colds: int) -> dict:
+    figures = bench_web.web_figures("runc", colds=colds)
     figures["when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return figures
 
