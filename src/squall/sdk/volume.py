@@ -193,6 +193,8 @@ class Volume:
     async def remove_file(self, path: str, recursive: bool = False) -> None:
         """Remove a file, or a directory (and all it holds) with recursive=True."""
         path = vm.normalise(path)
+        if path == "" and not recursive:
+            raise InvalidError("remove_file('/') would empty the whole volume; pass recursive=True to do that")
         if not recursive:
             entries = {e.path: e for e in (await self._manifest()).entries}
             e = entries.get(path)
