@@ -83,6 +83,16 @@ class MountedVolume:
         return repr(self.name or self.volume_id)
 
 
+def _socket_path(wanted: pathlib.Path) -> pathlib.Path:
+    """`wanted`, or a short stand-in under the temp dir when it is too long for a unix socket
+    (108 bytes on Linux), named by a hash of `wanted` so several workers never share one."""
+    if len(str(wanted)) <= 100:
+        return wanted
+    import tempfile
+
+    return pathlib.Path(tempfile.gettempdir()) / "squall-run" / f"{hashlib.sha256(str(wanted).encode()).hexdigest()[:20]}.sock"
+
+
 def _same_content(a: vpb.VolumeEntry, b: vpb.VolumeEntry) -> bool:
     return a.kind == b.kind and list(a.chunks) == list(b.chunks) and a.mode == b.mode and a.link_target == b.link_target
 
@@ -121,7 +131,7 @@ class VolumeMounts:
     def __init__(self, home: pathlib.Path, worker_id: str, token: str):
         self.root = home / "volumes"
         self.cache = self.root / "files"
-        self.socket_path = home / "run" / f"{worker_id}-volumes.sock"
+        self.socket_path = _socket_path(home / "run" / f"{worker_id}-volumes.sock")
         self.token = token
         self.mounts: dict[str, list[MountedVolume]] = {}  # container id -> its volumes
         self.tokens: dict[str, str] = {}  # container token -> container id
@@ -140,10 +150,15 @@ class VolumeMounts:
         (self.root / "mounts").mkdir(parents=True, exist_ok=True)
         self.socket_path.parent.mkdir(parents=True, exist_ok=True)
         self.socket_path.unlink(missing_ok=True)
-        self._server = grpc.aio.server(options=config.grpc_options())
-        volume_pb2_grpc.add_VolumeAgentServicer_to_server(_Agent(self), self._server)
-        self._server.add_insecure_port(f"unix://{self.socket_path}")
-        await self._server.start()
+        server = grpc.aio.server(options=config.grpc_options())
+        volume_pb2_grpc.add_VolumeAgentServicer_to_server(_Agent(self), server)
+        try:
+            server.add_insecure_port(f"unix://{self.socket_path}")
+        except RuntimeError as exc:
+            await server.stop(None)
+            raise RuntimeError(f"the worker cannot serve volumes on {self.socket_path}: {exc}") from None
+        self._server = server
+        await server.start()
         self.socket_path.chmod(0o666)
 
     async def close(self) -> None:

@@ -1,0 +1,106 @@
+"""The worker's side of Volumes (worker/volumes.py) with a fake control plane: what a commit
+sends after the container changed its copy, what a reload replaces, where the socket goes."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import pathlib
+
+from squall._proto.squall.v1 import api_pb2
+from squall._proto.squall.v1 import volume_pb2 as vpb
+from squall.storage import volume_manifest as vm
+from squall.worker import volumes as wv
+
+
+class FakeControlPlane:
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+        self.manifest: vm.Manifest = {}
+        self.version = 0
+        self.commits: list[vpb.VolumeCommitRequest] = []
+
+    def put(self, path: str, data: bytes) -> None:
+        d = hashlib.sha256(data).hexdigest()
+        self.blobs[d] = data
+        self.manifest = vm.apply(self.manifest, [vpb.VolumeEntry(path=path, kind=vm.FILE, mode=0o644, size=len(data), chunks=[d], mtime=1.0)], [])
+        self.version += 1
+
+    async def BlobMissing(self, req, **_):
+        return vpb.BlobMissingResponse(missing=[d for d in req.digests if d not in self.blobs])
+
+    async def BlobUpload(self, parts, **_):
+        data = b"".join(p.data for p in parts)
+        d = hashlib.sha256(data).hexdigest()
+        self.blobs[d] = data
+        return api_pb2.BlobRef(digest=d)
+
+    async def BlobDownload(self, req, **_):
+        yield api_pb2.BlobChunk(data=self.blobs[req.digest])
+
+    async def VolumeGetManifest(self, req, **_):
+        return vpb.VolumeManifest(volume_id=req.volume_id, version=self.version, entries=list(self.manifest.values()))
+
+    async def VolumeCommit(self, req, **_):
+        self.commits.append(req)
+        self.manifest = vm.apply(self.manifest, req.puts, req.removes)
+        self.version += 1
+        return vpb.VolumeCommitResponse(version=self.version)
+
+
+def _mounts(tmp_path: pathlib.Path, cp: FakeControlPlane) -> wv.VolumeMounts:
+    m = wv.VolumeMounts(tmp_path / "home", "wk-test", "token")
+    m.stub = cp
+    m.cache.mkdir(parents=True)
+    return m
+
+
+def test_a_commit_sends_only_what_the_container_changed_and_a_reload_keeps_its_other_changes(tmp_path):
+    cp = FakeControlPlane()
+    cp.put("keep.txt", b"keep")
+    cp.put("edit.txt", b"old")
+    cp.put("gone/x.txt", b"x")
+    m = _mounts(tmp_path, cp)
+    mv = wv.MountedVolume("vo-1", "v", "/data", tmp_path / "copy", read_only=False)
+    mv.host_dir.mkdir()
+
+    async def go():
+        await m._materialise(mv, await cp.VolumeGetManifest(vpb.VolumeGetManifestRequest(volume_id="vo-1")))
+        assert (mv.host_dir / "edit.txt").read_bytes() == b"old"
+        assert await m._commit(mv) == 0  # nothing changed: no new version
+        (mv.host_dir / "edit.txt").write_bytes(b"new!")
+        (mv.host_dir / "new.txt").write_bytes(b"fresh")
+        import shutil
+
+        shutil.rmtree(mv.host_dir / "gone")
+        version = await m._commit(mv)
+        req = cp.commits[-1]
+        assert sorted(e.path for e in req.puts) == ["edit.txt", "new.txt"] and list(req.removes) == ["gone"]
+        assert cp.blobs[req.puts[0].chunks[0]] == b"new!" and version == cp.version
+        # someone else changes keep.txt; this copy has an uncommitted change to new.txt
+        cp.put("keep.txt", b"theirs")
+        (mv.host_dir / "new.txt").write_bytes(b"mine, uncommitted")
+        await m._reload(mv)
+        assert (mv.host_dir / "keep.txt").read_bytes() == b"theirs"
+        assert (mv.host_dir / "new.txt").read_bytes() == b"mine, uncommitted"
+        await m._commit(mv)
+        assert [e.path for e in cp.commits[-1].puts] == ["new.txt"]
+
+    asyncio.run(go())
+
+
+def test_copies_share_nothing_writable_with_the_cache(tmp_path):
+    src = tmp_path / "cached"
+    src.write_bytes(b"content" * 1000)
+    dst = tmp_path / "copy"
+    wv.clone_file(src, dst)
+    dst.write_bytes(b"changed")
+    assert src.read_bytes() == b"content" * 1000
+
+
+def test_a_socket_path_too_long_for_unix_sockets_moves_to_a_short_one(tmp_path):
+    short = tmp_path / "run" / "wk-1-volumes.sock"
+    assert wv._socket_path(short) == short
+    long_a = pathlib.Path("/tmp/" + "x" * 120 + "/a.sock")
+    long_b = pathlib.Path("/tmp/" + "x" * 120 + "/b.sock")
+    assert len(str(wv._socket_path(long_a))) <= 100 and wv._socket_path(long_a) != wv._socket_path(long_b)
