@@ -56,6 +56,11 @@ def _asgi():
                 await asyncio.sleep(0.3)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
+        if scope["path"] == "/big":  # a large response; answers with the request body's size in a header
+            n = int(scope["query_string"].decode().split("=")[1])
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"x-request-bytes", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": b"x" * n})
+            return
         if scope["path"] == "/boom":
             raise RuntimeError("the app broke on purpose")
         info = {"greeting": GREETING, "method": scope["method"], "path": scope["path"], "query": scope["query_string"].decode(),

@@ -96,6 +96,9 @@ def test_asgi_wsgi_and_web_server_answer_over_http(sdk, deployed):
     status, _, body = http(urls["api"], data=b"payload " * 1000)
     assert status == 201 and json.loads(body)["body"] == "payload " * 1000 and json.loads(body)["path"] == "/"
 
+    status, headers, body = http(urls["api"] + "/big?n=7000000", data=b"y" * 5_000_000)  # several MiB each way
+    assert status == 200 and len(body) == 7_000_000 and set(body) == {ord("x")} and headers["x-request-bytes"] == "5000000"
+
     status, _, body = http(urls["wsgi"] + "/w?x=1", data=b"form")
     assert (status, body) == (200, b"hello from wsgi POST /w form")
 

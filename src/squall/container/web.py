@@ -30,6 +30,7 @@ import time
 import traceback
 
 HOP_BY_HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade", b"proxy-connection"}
+MAX_PIECE = 1024 * 1024  # bytes of response body per output
 HEADERS_ALONE_AFTER_S = 0.01  # a response that sends headers and then waits (SSE) gets its headers out first
 
 
@@ -114,10 +115,10 @@ class WebHandler:
                     chunk = bytes(msg.get("body", b""))
                     if status is None:
                         raise RuntimeError("the app sent a response body before http.response.start")
-                    if started:
-                        yield None, None, chunk, more
-                    else:
-                        yield status, headers, chunk, more
+                    # Pieces of at most MAX_PIECE: an output that large would travel as a blob reference.
+                    for i in range(0, max(1, len(chunk)), MAX_PIECE):
+                        piece, last = chunk[i : i + MAX_PIECE], i + MAX_PIECE >= len(chunk)
+                        yield (None, None, piece, more or not last) if started else (status, headers, piece, more or not last)
                         started = True
                     if not more:
                         return

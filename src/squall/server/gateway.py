@@ -302,10 +302,10 @@ class Gateway:
                             response = web.StreamResponse(status=status)
                             for k, v in headers:
                                 name = k.decode("latin-1")
-                                if name.lower() in ("content-length", "transfer-encoding", "connection") and more:
-                                    continue  # aiohttp frames a streamed body itself
+                                if name.lower() in ("transfer-encoding", "connection", "keep-alive") or (name.lower() == "content-length" and more):
+                                    continue  # aiohttp frames the body itself
                                 response.headers.add(name, v.decode("latin-1"))
-                            if not more:
+                            if not more and request.method != "HEAD":
                                 response.headers["Content-Length"] = str(len(chunk))
                             await response.prepare(request)
                         if chunk:
