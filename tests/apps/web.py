@@ -111,3 +111,9 @@ def never_listens():
 @app.function()
 def plain(x: int) -> int:
     return x + 1
+
+
+@app.function()
+def url_of(name: str) -> str:
+    """A container asks for a web endpoint's URL."""
+    return modal.Function.from_name(app.name, name).get_web_url()

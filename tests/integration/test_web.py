@@ -88,6 +88,7 @@ def test_asgi_wsgi_and_web_server_answer_over_http(sdk, deployed):
     assert urls["api"].endswith(f"/{APP}/api") and urls["never_listens"].endswith(f"/{APP}/never-listens")
     assert squall.Function.from_name(APP, "api").get_web_url() == urls["api"]
     assert squall.Function.from_name(APP, "plain").get_web_url() is None
+    assert squall.Function.from_name(APP, "url_of").remote("wsgi") == urls["wsgi"]  # from inside a container too
 
     status, headers, body = http(urls["api"] + "/some/path?a=1&b=2", headers={"X-Token": "t1"})
     assert status == 200 and headers["x-served-by"] == "asgi" and headers["Content-Type"] == "application/json"

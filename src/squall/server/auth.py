@@ -31,8 +31,13 @@ VOLUME_METHODS_FOR_CONTAINERS = frozenset(
 )
 
 
+# Web: a function may ask for web endpoint URLs (`f.get_web_url()` inside a container).
+WEB_METHODS_FOR_CONTAINERS = frozenset({"/squall.v1.WebService/WebUrls"})
+
+
 def container_token_may_call(method: str) -> bool:
-    return method.startswith(STORAGE_SERVICE_PREFIX) or method in API_METHODS_FOR_CONTAINERS or method in VOLUME_METHODS_FOR_CONTAINERS
+    return (method.startswith(STORAGE_SERVICE_PREFIX) or method in API_METHODS_FOR_CONTAINERS or method in VOLUME_METHODS_FOR_CONTAINERS
+            or method in WEB_METHODS_FOR_CONTAINERS)
 
 
 def load_or_create_token(path: pathlib.Path) -> str:

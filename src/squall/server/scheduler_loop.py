@@ -10,6 +10,8 @@ it runs the function **once** (recorded with catch_up=True) and then continues f
 due time after now: one catch-up run, never a storm of the missed ones. The same applies when
 the loop itself falls behind. A redeploy with a different schedule starts that schedule afresh
 (first run one period, or the next cron time, after the deploy); the same schedule carries on.
+An app stopped with `squall app stop` and deployed again later starts afresh too: the time it
+was stopped is not made up.
 
 A run is an ordinary spawned call with no arguments: it gets the function's retries, timeout
 and autoscaling, and shows in `squall schedule list` with its call id and outcome.
@@ -38,6 +40,7 @@ class ScheduleRunner:
         self.cp = cp
         self.state = state
         self._task: asyncio.Task | None = None
+        self._running_before: set[str] | None = None  # apps with schedules seen running on the last tick; None before the first
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
@@ -71,11 +74,17 @@ class ScheduleRunner:
 
     def tick(self, now: float) -> None:
         states = self.state.schedule_states()
-        for app_id, name, fn in self.scheduled_functions():
+        scheduled = self.scheduled_functions()
+        running = {app_id for app_id, _, _ in scheduled}
+        # An app that starts running again while the server is up (`squall app stop`, then a
+        # deploy) starts its schedules afresh: time it spent stopped is not time to make up.
+        resumed = running - self._running_before if self._running_before is not None else set()
+        self._running_before = running
+        for app_id, name, fn in scheduled:
             s = fn.definition.schedule
             spec = describe(s)
             row = states.get((app_id, name))
-            if row is None or row.spec != spec:
+            if row is None or row.spec != spec or (app_id in resumed and row.next_run_at <= now):
                 self.state.set_next_run(app_id, name, spec, next_run(s, now))
                 continue
             if row.next_run_at > now:
