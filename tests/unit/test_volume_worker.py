@@ -77,6 +77,8 @@ def test_a_commit_sends_only_what_the_container_changed_and_a_reload_keeps_its_o
         req = cp.commits[-1]
         assert sorted(e.path for e in req.puts) == ["edit.txt", "new.txt"] and list(req.removes) == ["gone"]
         assert cp.blobs[req.puts[0].chunks[0]] == b"new!" and version == cp.version
+        key = wv._content_key(req.puts[0].chunks)
+        assert (m.cache / key[:2] / key).read_bytes() == b"new!", "a commit leaves the content in the worker's cache"
         # someone else changes keep.txt; this copy has an uncommitted change to new.txt
         cp.put("keep.txt", b"theirs")
         (mv.host_dir / "new.txt").write_bytes(b"mine, uncommitted")

@@ -15,7 +15,9 @@ Committing. The worker remembers what it put in the directory (each path's entry
 size and mtime its file had). A commit walks the directory, treats paths whose size, mtime
 or mode changed (and new ones) as puts, hashing and uploading only their contents, treats
 vanished paths as removes, and sends them as one VolumeCommit: applied on top of the
-latest version, so the last commit wins per path. Nothing changed: no new version.
+latest version, so the last commit wins per path. Nothing changed: no new version. The
+pieces, as hashed, also land in the worker's cache, so containers here that mount or reload
+the new version copy them locally.
 A container commits with `vol.commit()`, through the VolumeAgent on a unix socket mounted
 at /opt/squall/run/volumes.sock and authenticated by its token: only volumes mounted into
 that container, read-write, can be committed. When a container exits cleanly (exit code 0,
@@ -376,17 +378,22 @@ class VolumeMounts:
 
     async def _upload_file(self, full: pathlib.Path) -> list[str]:
         """Hash a file in pieces and upload the pieces the blob store lacks (PARALLEL at a time,
-        reading ahead while they travel); returns the digests."""
+        reading ahead while they travel); returns the digests. The pieces, exactly as hashed,
+        also go into this worker's cache, so the next mount or reload here copies locally."""
         chunks: list[str] = []
         inflight: set[asyncio.Task] = set()
+        tmp = self.cache / f".commit-{uuid.uuid4().hex[:12]}"
 
-        def read_piece(f):
+        def read_piece(f, out):
             data = f.read(vm.CHUNK_SIZE)
-            return (hashlib.sha256(data).hexdigest(), data) if data else None
+            if not data:
+                return None
+            out.write(data)
+            return hashlib.sha256(data).hexdigest(), data
 
         try:
-            with open(full, "rb") as f:
-                while piece := await asyncio.to_thread(read_piece, f):
+            with open(full, "rb") as f, open(tmp, "wb") as out:
+                while piece := await asyncio.to_thread(read_piece, f, out):
                     chunks.append(piece[0])
                     if len(inflight) >= PARALLEL:
                         done, inflight = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
@@ -394,9 +401,16 @@ class VolumeMounts:
                             task.result()
                     inflight.add(asyncio.create_task(self._put_piece(*piece)))
             await asyncio.gather(*inflight)
+            key = _content_key(chunks)
+            cached = self.cache / key[:2] / key
+            if not cached.exists():
+                cached.parent.mkdir(exist_ok=True)
+                os.replace(tmp, cached)
         finally:
             for task in inflight:
                 task.cancel()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         return chunks
 
     async def _commit(self, mv: MountedVolume) -> int:
