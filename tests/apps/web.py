@@ -51,9 +51,13 @@ def _asgi():
             n = int(dict(p.split("=") for p in scope["query_string"].decode().split("&") if p).get("n", "3"))
             import asyncio
 
-            for i in range(n):
-                await send({"type": "http.response.body", "body": f"data: event {i}\n\n".encode(), "more_body": True})
-                await asyncio.sleep(0.3)
+            try:
+                for i in range(n):
+                    await send({"type": "http.response.body", "body": f"data: event {i}\n\n".encode(), "more_body": True})
+                    await asyncio.sleep(0.3)
+            except asyncio.CancelledError:  # the client went away: the tests look for this mark
+                await modal.Dict.from_name("webtest-events", create_if_missing=True).put.aio("stream-cancelled", scope["query_string"].decode())
+                raise
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         if scope["path"] == "/big":  # a large response; answers with the request body's size in a header

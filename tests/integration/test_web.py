@@ -132,6 +132,15 @@ def test_sse_streams_chunk_by_chunk(sdk, deployed):
     assert arrivals[-1][0] - arrivals[0][0] >= 0.6, arrivals
 
 
+def test_a_client_that_leaves_a_stream_stops_it(sdk, deployed):
+    _, urls = deployed
+    with urllib.request.urlopen(urls["api"] + "/stream?n=1000&id=leaver", timeout=120) as r:
+        assert r.readline() == b"data: event 0\n"
+    # The app's stream would run for 300 s; the gateway cancels the call and the container stops it.
+    events = squall.Dict.from_name("webtest-events", create_if_missing=True)
+    assert wait_until(lambda: events.get("stream-cancelled"), 60, "the app seeing the cancellation") == "n=1000&id=leaver"
+
+
 def test_websocket_echo(sdk, deployed):
     import asyncio
 

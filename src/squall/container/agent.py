@@ -45,6 +45,7 @@ class Agent:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tasks: dict[str, concurrent.futures.Future] = {}
         self.inline_outputs: list[pb.Output] = []
+        self.cancelled_ids: set[str] = set()  # inputs the control plane cancelled (checked between a generator's items)
         self.sequential = False
 
     # -- start-up ------------------------------------------------------------------------------
@@ -196,8 +197,13 @@ class Agent:
         if inspect.isasyncgen(gen):
             loop = self._event_loop()
             while True:
+                if inp.input_id in self.cancelled_ids:  # e.g. a web client went away: end the generator (its finally blocks run)
+                    asyncio.run_coroutine_threadsafe(gen.aclose(), loop).result()
+                    raise concurrent.futures.CancelledError()
                 try:
-                    item = asyncio.run_coroutine_threadsafe(gen.__anext__(), loop).result()
+                    fut = asyncio.run_coroutine_threadsafe(gen.__anext__(), loop)
+                    self.tasks[inp.input_id] = fut  # so a cancel interrupts a generator that waits
+                    item = fut.result()
                 except StopAsyncIteration:
                     break
                 self.outputs.put(pb.Output(input_id=inp.input_id, idx=inp.idx, gen_index=i, result=pb.Result(status=pb.GENERATOR_ITEM, data=self._offload(ser.serialize(item)))))
@@ -268,6 +274,7 @@ class Agent:
 
     def _cancel(self, input_ids) -> None:
         for input_id in input_ids:
+            self.cancelled_ids.add(input_id)
             fut = self.tasks.get(input_id)
             if fut is not None:
                 fut.cancel()

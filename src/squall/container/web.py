@@ -122,8 +122,11 @@ class WebHandler:
                         started = True
                     if not more:
                         return
+        except BaseException:  # cancelled (the client went away) or failed: stop the app's handler now
+            task.cancel()
+            raise
         finally:
-            finished.set()
+            finished.set()  # the app's next receive() says http.disconnect
             if not task.done():
                 try:
                     await asyncio.wait_for(task, 5.0)
