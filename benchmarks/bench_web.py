@@ -146,4 +146,20 @@ def markdown(w: dict) -> list[str]:
               f"| first HTTP response through the gateway | {z['first_response_p50_ms']} ms |",
               f"| cold `.remote()` of a plain function (same image and runtime) | {z['cold_remote_p50_ms']} ms |",
               f"| difference | {z['first_response_p50_ms'] - z['cold_remote_p50_ms']:+.1f} ms |"]
+    one, many = w["gateway"].get("1"), w["gateway"].get("16")
+    d1, d16 = w["uvicorn"].get("1"), w["uvicorn"].get("16")
+    if one and many and d1 and d16:
+        overhead = one["p50_ms"] - d1["p50_ms"]
+        ratio = many["requests_per_s"] / max(1, d16["requests_per_s"])
+        gap = z["first_response_p50_ms"] - z["cold_remote_p50_ms"]
+        lines += [
+            "", "Against the issue's targets:",
+            f"- gateway overhead at most 2 ms at p50: {'met' if overhead <= 2 else 'missed'} (+{overhead:.2f} ms at one connection).",
+            f"- at least half of uvicorn's throughput: {'met' if ratio >= 0.5 else 'missed'} ({ratio:.2f}x at 16 connections).",
+            f"- first response from zero within 20 ms of the cold start: {'met' if abs(gap) <= 20 else 'missed'} ({gap:+.1f} ms).",
+            "- Why: a request is a function input, so it pays a warm call's path (see the calls table: the input and each output are",
+            "  committed to SQLite, and the container's agent reaches the control plane by gRPC through the worker's socket) plus",
+            "  aiohttp and the ASGI app. The next steps are those of warm calls (outputs handed to the waiting gateway from memory,",
+            "  the agent's calls served on the worker), or a direct proxy into the container's network namespace for HTTP.",
+        ]
     return lines
