@@ -106,3 +106,21 @@ def test_a_socket_path_too_long_for_unix_sockets_moves_to_a_short_one(tmp_path):
     long_a = pathlib.Path("/tmp/" + "x" * 120 + "/a.sock")
     long_b = pathlib.Path("/tmp/" + "x" * 120 + "/b.sock")
     assert len(str(wv._socket_path(long_a))) <= 100 and wv._socket_path(long_a) != wv._socket_path(long_b)
+
+
+def test_the_cache_is_pruned_least_recently_used_first_but_never_under_a_mount(tmp_path):
+    import os
+
+    m = _mounts(tmp_path, FakeControlPlane())
+    m.cache_limit = 2500
+    paths = []
+    for i, name in enumerate(["old-linked", "old", "mid", "new"]):
+        p = m.cache / "ab" / name
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(b"x" * 1000)
+        os.utime(p, (1000 + i, 1000 + i))
+        paths.append(p)
+    os.link(paths[0], tmp_path / "mounted-read-only")
+    removed = m.prune_cache()
+    assert removed == [paths[1], paths[2]]
+    assert paths[0].exists() and paths[3].exists()

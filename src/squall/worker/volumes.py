@@ -9,7 +9,8 @@ of its own, which the runtime bind-mounts at `path`. Read-write mounts get their
 reflink (FICLONE: btrfs, XFS) or, where the filesystem has none, by copy: a hard link
 would let a container write through into the shared cache. Read-only mounts are hard links
 into the cache: the mount is read-only, so nothing can write through it, and a 1 GiB file
-costs nothing to mount again.
+costs nothing to mount again. The cache is pruned, least recently used first, once it passes
+SQUALL_VOLUME_CACHE_GB (20 by default); contents a read-only mount links to stay.
 
 Committing. The worker remembers what it put in the directory (each path's entry, and the
 size and mtime its file had). A commit walks the directory, treats paths whose size, mtime
@@ -43,6 +44,7 @@ import os
 import pathlib
 import shutil
 import stat
+import time
 import uuid
 
 import grpc
@@ -58,6 +60,7 @@ log = logging.getLogger("squall.worker")
 FICLONE = 0x40049409
 PART = 1024 * 1024  # bytes per streamed upload message
 PARALLEL = 4  # pieces in flight per file, up or down
+ENV_CACHE_GB = "SQUALL_VOLUME_CACHE_GB"  # the worker's cache of volume and bucket contents is pruned past this (default 20)
 
 
 @dataclasses.dataclass
@@ -139,6 +142,8 @@ class VolumeMounts:
         self.tokens: dict[str, str] = {}  # container token -> container id
         self.stop_requested: set[str] = set()  # containers squall stopped: their exit is clean
         self._fetching: dict[str, asyncio.Future] = {}
+        self._busy = 0  # mounts and reloads in progress: the cache is not pruned under them
+        self.cache_limit = int(float(os.environ.get(ENV_CACHE_GB) or 20) * 1024**3)
         self.stub: volume_pb2_grpc.VolumeServiceStub | None = None
         self._server: grpc.aio.Server | None = None
 
@@ -178,6 +183,16 @@ class VolumeMounts:
         cid = start.container_id
         mounted = self.mounts.setdefault(cid, [])
         self.tokens[start.token] = cid
+        self._busy += 1
+        try:
+            await self._attach(start, spec, mounted)
+        finally:
+            self._busy -= 1
+        spec.mounts.append(Mount(self.socket_path, config.CONTAINER_VOLUME_SOCKET, read_only=False))
+        spec.env[config.ENV_VOLUME_AGENT] = f"unix://{config.CONTAINER_VOLUME_SOCKET}"
+
+    async def _attach(self, start, spec: ContainerSpec, mounted: list[MountedVolume]) -> None:
+        cid = start.container_id
         for vmount in start.definition.volumes:
             host_dir = self.root / "mounts" / cid / uuid.uuid4().hex[:8]
             host_dir.mkdir(parents=True)
@@ -188,8 +203,6 @@ class VolumeMounts:
             else:
                 await self._materialise(mv, await self._manifest(mv))
             spec.mounts.append(Mount(host_dir, vmount.path, read_only=mv.read_only))
-        spec.mounts.append(Mount(self.socket_path, config.CONTAINER_VOLUME_SOCKET, read_only=False))
-        spec.env[config.ENV_VOLUME_AGENT] = f"unix://{config.CONTAINER_VOLUME_SOCKET}"
 
     async def detach(self, cid: str, exit_code: int | None, log_line=None) -> None:
         """The container is gone: commit its read-write copies if it ended cleanly, then drop them."""
@@ -213,6 +226,29 @@ class VolumeMounts:
                 log_line(f"volume {mv.label()} at {mv.path}: changes not committed, the container failed (exit code {exit_code})")
         if mounted:
             await asyncio.to_thread(shutil.rmtree, self.root / "mounts" / cid, True)
+            if not self._busy:
+                await asyncio.to_thread(self.prune_cache)
+
+    def prune_cache(self) -> list[pathlib.Path]:
+        """Keep the cache under its limit: remove the least recently used contents that no
+        read-only mount links to (a file with one link is only the cache's)."""
+        entries, total = [], 0
+        for top in (self.cache, self.cache.parent / "buckets"):
+            for path in top.glob("*/*"):
+                with contextlib.suppress(FileNotFoundError):
+                    st = path.stat()
+                    total += st.st_size
+                    if st.st_nlink == 1 and not path.name.startswith("."):
+                        entries.append((st.st_atime, st.st_size, path))
+        removed = []
+        for _, size, path in sorted(entries):
+            if total <= self.cache_limit:
+                break
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                total -= size
+                removed.append(path)
+        return removed
 
     # -- manifests and the content cache -------------------------------------------------------
     async def _manifest(self, mv: MountedVolume) -> vpb.VolumeManifest:
@@ -223,6 +259,8 @@ class VolumeMounts:
         key = _content_key(e.chunks)
         path = self.cache / key[:2] / key
         if path.exists():
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(path, (time.time(), path.stat().st_mtime))  # used now: pruned last
             return path
         fut = self._fetching.get(key)
         if fut is not None:
@@ -442,6 +480,13 @@ class VolumeMounts:
         return resp.version
 
     async def _reload(self, mv: MountedVolume) -> int:
+        self._busy += 1
+        try:
+            return await self._reload_now(mv)
+        finally:
+            self._busy -= 1
+
+    async def _reload_now(self, mv: MountedVolume) -> int:
         manifest = await self._manifest(mv)
         if manifest.version == mv.version:
             return mv.version
