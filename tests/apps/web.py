@@ -112,6 +112,29 @@ def never_listens():
     pass  # forgets to start its server
 
 
+@app.cls()
+class Greeter:
+    """A web endpoint on a class: @enter runs first, then the method builds the app."""
+
+    @modal.enter()
+    def load(self):
+        self.loaded = f"{GREETING} from a class"
+
+    @modal.asgi_app(label="greeter")
+    def web(self):
+        async def asgi(scope, receive, send):
+            if scope["type"] != "http":
+                return
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": self.loaded.encode()})
+
+        return asgi
+
+    @modal.method()
+    def ping(self) -> str:
+        return "pong"
+
+
 @app.function()
 def plain(x: int) -> int:
     return x + 1

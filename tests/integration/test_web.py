@@ -70,7 +70,7 @@ def deployed(runc_cluster, tmp_path_factory) -> tuple[pathlib.Path, dict[str, st
     out = runc_cluster.squall("deploy", str(write_app(d, "hello")))
     assert out.returncode == 0, out.stdout + out.stderr
     urls = dict(re.findall(r"^\s+(\w+) => (\S+)$", out.stdout, re.M))
-    assert set(urls) == {"api", "private", "wsgi", "files", "never_listens"}, out.stdout
+    assert set(urls) == {"api", "private", "wsgi", "files", "never_listens", "Greeter"}, out.stdout
     return d, urls
 
 
@@ -96,6 +96,10 @@ def test_asgi_wsgi_and_web_server_answer_over_http(sdk, deployed):
 
     status, _, body = http(urls["api"], data=b"payload " * 1000)
     assert status == 201 and json.loads(body)["body"] == "payload " * 1000 and json.loads(body)["path"] == "/"
+
+    assert urls["Greeter"].endswith(f"/{APP}/greeter")
+    assert http(urls["Greeter"] + "/")[2] == b"hello from a class"  # a class's web method, after its @enter
+    assert squall.Cls.from_name(APP, "Greeter")().ping.remote() == "pong"
 
     status, headers, body = http(urls["api"] + "/big?n=7000000", data=b"y" * 5_000_000)  # several MiB each way
     assert status == 200 and len(body) == 7_000_000 and set(body) == {ord("x")} and headers["x-request-bytes"] == "5000000"

@@ -55,6 +55,31 @@ def test_decorators_go_below_app_function_and_labels_are_unique():
     assert not app.registered_functions["one"]._definition.HasField("schedule")
 
 
+class OnlyWeb:
+    @squall.asgi_app()
+    def web(self):
+        return None
+
+
+class TwoWeb:
+    @squall.asgi_app()
+    def one(self):
+        return None
+
+    @squall.wsgi_app()
+    def two(self):
+        return None
+
+
+def test_web_methods_on_classes():
+    app = squall.App("cls-web")
+    c = app.cls()(OnlyWeb)
+    d = app.registered_functions["OnlyWeb"]._definition
+    assert c is not None and d.web.class_method == "web" and d.web.label == "onlyweb-web" and d.web.kind == "asgi_app"
+    with pytest.raises(InvalidError, match="several web endpoints \\(one, two\\)"):
+        app.cls()(TwoWeb)
+
+
 def test_schedule_option():
     app = squall.App("sched-unit")
     f1 = app.function(schedule=squall.Period(minutes=5))(every)

@@ -72,7 +72,7 @@ class Agent:
             obj = getattr(obj, part)
         raw = getattr(obj, "_squall_raw", obj)
         self.raw = raw
-        if self.definition.HasField("web"):  # each input is an HTTP request; see container/web.py
+        if self.definition.HasField("web") and not self.definition.is_class:  # each input is an HTTP request; see container/web.py
             from squall.container.web import WebHandler
 
             self.instance = None
@@ -87,6 +87,12 @@ class Agent:
         self.instance = construct_instance(raw, args, kwargs)
         for hook in lifecycle_methods(raw, "enter"):
             self._call_sync_or_async(getattr(self.instance, hook.__name__))
+        if self.definition.HasField("web"):  # a class's web method, built after @enter so it can use what @enter loaded
+            from squall.container.web import WebHandler
+
+            self.web_method = self.definition.web.class_method
+            self.web_handle = WebHandler(self.definition.web, getattr(self.instance, self.web_method),
+                                         lambda coro: asyncio.run_coroutine_threadsafe(coro, self._event_loop()).result()).handle
         return self.instance
 
     def _call_sync_or_async(self, fn, *args, **kwargs):
@@ -158,6 +164,8 @@ class Agent:
     def _callable(self, inp: pb.Input):
         if self.instance is None:
             return self.raw
+        if inp.method_name and inp.method_name == getattr(self, "web_method", None):
+            return self.web_handle
         method = getattr(self.instance, inp.method_name or "__call__", None)
         if method is None:
             raise InvalidError(f"{type(self.instance).__name__} has no method {inp.method_name!r}")

@@ -146,7 +146,7 @@ class App:
         def deco(user_cls):
             if not inspect.isclass(user_cls):
                 raise InvalidError(f"@app.cls() decorates a class, not {user_cls!r}")
-            if not method_names(user_cls):
+            if not method_names(user_cls) and not web.class_endpoint(user_cls):
                 raise InvalidError(f"class {user_cls.__name__} has no @squall.method(); mark the methods callers may call")
             opts = build_options(
                 concurrent=getattr(user_cls, "__squall_concurrent__", None), batched=getattr(user_cls, "__squall_batched__", None), **options
@@ -155,6 +155,7 @@ class App:
             methods = method_names(user_cls)
             definition.methods.extend(methods)
             definition.generator_methods.extend(m for m, raw in methods.items() if _is_generator_method(raw))
+            web.attach_class(self, user_cls, definition)
             class_fn = Function(self, None, user_cls.__name__, definition)
             c = Cls(self, user_cls, class_fn)
             self._register(user_cls.__name__, class_fn)

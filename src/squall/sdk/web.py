@@ -117,6 +117,34 @@ def attach(app, function_name: str, raw_f, definition) -> None:
     definition.web.CopyFrom(endpoint)
     if not definition.web.label:
         definition.web.label = default_label(function_name)
+    _check_unique(app, function_name, definition)
+
+
+def class_endpoint(user_cls):
+    """(method name, WebEndpoint) of an @app.cls's web method, or None; one per class."""
+    import inspect
+
+    found = [(name, v.__squall_web__) for name, v in inspect.getmembers(user_cls, callable) if getattr(v, "__squall_web__", None) is not None]
+    if len(found) > 1:
+        raise InvalidError(f"class {user_cls.__name__} has several web endpoints ({', '.join(n for n, _ in found)}); one per class is supported: "
+                           f"serve the others from @app.function()s")
+    return found[0] if found else None
+
+
+def attach_class(app, user_cls, definition) -> None:
+    """A class's web method: requests are inputs of that method, on instances that ran @enter."""
+    found = class_endpoint(user_cls)
+    if found is None:
+        return
+    method, endpoint = found
+    definition.web.CopyFrom(endpoint)
+    definition.web.class_method = method
+    if not definition.web.label:
+        definition.web.label = default_label(f"{user_cls.__name__}-{method}")
+    _check_unique(app, user_cls.__name__, definition)
+
+
+def _check_unique(app, function_name: str, definition) -> None:
     for other_name, other in app.registered_functions.items():
         if other._definition.HasField("web") and other._definition.web.label == definition.web.label:
             raise InvalidError(f"app {app.name!r}: web endpoints {other_name!r} and {function_name!r} both have the label {definition.web.label!r}; "

@@ -191,7 +191,7 @@ class Gateway:
             return body
         scope = {"type": "http", "method": request.method, "scheme": request.scheme, **self._scope(request, path, root_path)}
         args = pickle.dumps((({"scope": scope, "body": body},), {}), protocol=4)
-        call = self.cp.create_call(fn, api_pb2.GENERATOR, [pb.Input(idx=0, args=args)])
+        call = self.cp.create_call(fn, api_pb2.GENERATOR, [pb.Input(idx=0, args=args, method_name=fn.definition.web.class_method)])
         try:
             return await self._respond(request, fn, call)
         finally:
@@ -215,7 +215,7 @@ class Gateway:
         protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
         scope = {"type": "websocket", "scheme": "wss" if request.secure else "ws", "subprotocols": protocols, **self._scope(request, path, "")}
         args = pickle.dumps((({"scope": scope, "body": b"", "socket_key": key},), {}), protocol=4)
-        call = self.cp.create_call(fn, api_pb2.GENERATOR, [pb.Input(idx=0, args=args)])
+        call = self.cp.create_call(fn, api_pb2.GENERATOR, [pb.Input(idx=0, args=args, method_name=fn.definition.web.class_method)])
         o = fn.options
         deadline = time.monotonic() + (o.startup_timeout_s or STARTUP_ALLOWANCE_S) + (o.timeout_s or 300.0)
         ws: web.WebSocketResponse | None = None

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13squall/v1/web.proto\x12\tsquall.v1\"\x8e\x01\n\x0bWebEndpoint\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\r\n\x05label\x18\x03 \x01(\t\x12\x0c\n\x04\x64ocs\x18\x04 \x01(\x08\x12\x1b\n\x13requires_proxy_auth\x18\x05 \x01(\x08\x12\x0c\n\x04port\x18\x06 \x01(\x05\x12\x19\n\x11startup_timeout_s\x18\x07 \x01(\x01\"<\n\x08Schedule\x12\x10\n\x08period_s\x18\x01 \x01(\x01\x12\x0c\n\x04\x63ron\x18\x02 \x01(\t\x12\x10\n\x08timezone\x18\x03 \x01(\t\"\n\n\x08WebEmpty\"&\n\x0eWebUrlsRequest\x12\x14\n\x0c\x66unction_ids\x18\x01 \x03(\t\"\x87\x01\n\x0fWebUrlsResponse\x12\x32\n\x04urls\x18\x01 \x03(\x0b\x32$.squall.v1.WebUrlsResponse.UrlsEntry\x12\x13\n\x0bgateway_url\x18\x02 \x01(\t\x1a+\n\tUrlsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\'\n\x17ProxyTokenCreateRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"B\n\x18ProxyTokenCreateResponse\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12\x14\n\x0ctoken_secret\x18\x02 \x01(\t\"D\n\x0eProxyTokenInfo\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\ncreated_at\x18\x03 \x01(\x01\"C\n\x16ProxyTokenListResponse\x12)\n\x06tokens\x18\x01 \x03(\x0b\x32\x19.squall.v1.ProxyTokenInfo\"+\n\x17ProxyTokenDeleteRequest\x12\x10\n\x08token_id\x18\x01 \x01(\t\"4\n\x13ScheduleListRequest\x12\x0b\n\x03\x61pp\x18\x01 \x01(\t\x12\x10\n\x08max_runs\x18\x02 \x01(\x05\"\x82\x01\n\x0bScheduleRun\x12\x15\n\rfunction_name\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61ll_id\x18\x02 \x01(\t\x12\x15\n\rscheduled_for\x18\x03 \x01(\x01\x12\x12\n\nstarted_at\x18\x04 \x01(\x01\x12\x10\n\x08\x63\x61tch_up\x18\x05 \x01(\x08\x12\x0e\n\x06status\x18\x06 \x01(\t\"\x90\x01\n\x0cScheduleInfo\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\t\x12\x10\n\x08\x61pp_name\x18\x02 \x01(\t\x12\x15\n\rfunction_name\x18\x03 \x01(\t\x12\x0c\n\x04spec\x18\x04 \x01(\t\x12\x13\n\x0bnext_run_at\x18\x05 \x01(\x01\x12$\n\x04runs\x18\x06 \x03(\x0b\x32\x16.squall.v1.ScheduleRun\"B\n\x14ScheduleListResponse\x12*\n\tschedules\x18\x01 \x03(\x0b\x32\x17.squall.v1.ScheduleInfo\"=\n\x17WebSocketReceiveRequest\x12\x12\n\nsocket_key\x18\x01 \x01(\t\x12\x0e\n\x06wait_s\x18\x02 \x01(\x01\"[\n\x10WebSocketMessage\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x0f\n\x07is_text\x18\x04 \x01(\x08\x12\x0c\n\x04\x63ode\x18\x05 \x01(\x05\"I\n\x18WebSocketReceiveResponse\x12-\n\x08messages\x18\x01 \x03(\x0b\x32\x1b.squall.v1.WebSocketMessage2\x93\x03\n\nWebService\x12@\n\x07WebUrls\x12\x19.squall.v1.WebUrlsRequest\x1a\x1a.squall.v1.WebUrlsResponse\x12[\n\x10ProxyTokenCreate\x12\".squall.v1.ProxyTokenCreateRequest\x1a#.squall.v1.ProxyTokenCreateResponse\x12H\n\x0eProxyTokenList\x12\x13.squall.v1.WebEmpty\x1a!.squall.v1.ProxyTokenListResponse\x12K\n\x10ProxyTokenDelete\x12\".squall.v1.ProxyTokenDeleteRequest\x1a\x13.squall.v1.WebEmpty\x12O\n\x0cScheduleList\x12\x1e.squall.v1.ScheduleListRequest\x1a\x1f.squall.v1.ScheduleListResponse2o\n\x10WebSocketService\x12[\n\x10WebSocketReceive\x12\".squall.v1.WebSocketReceiveRequest\x1a#.squall.v1.WebSocketReceiveResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13squall/v1/web.proto\x12\tsquall.v1\"\xa4\x01\n\x0bWebEndpoint\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\r\n\x05label\x18\x03 \x01(\t\x12\x0c\n\x04\x64ocs\x18\x04 \x01(\x08\x12\x1b\n\x13requires_proxy_auth\x18\x05 \x01(\x08\x12\x0c\n\x04port\x18\x06 \x01(\x05\x12\x19\n\x11startup_timeout_s\x18\x07 \x01(\x01\x12\x14\n\x0c\x63lass_method\x18\x08 \x01(\t\"<\n\x08Schedule\x12\x10\n\x08period_s\x18\x01 \x01(\x01\x12\x0c\n\x04\x63ron\x18\x02 \x01(\t\x12\x10\n\x08timezone\x18\x03 \x01(\t\"\n\n\x08WebEmpty\"&\n\x0eWebUrlsRequest\x12\x14\n\x0c\x66unction_ids\x18\x01 \x03(\t\"\x87\x01\n\x0fWebUrlsResponse\x12\x32\n\x04urls\x18\x01 \x03(\x0b\x32$.squall.v1.WebUrlsResponse.UrlsEntry\x12\x13\n\x0bgateway_url\x18\x02 \x01(\t\x1a+\n\tUrlsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\'\n\x17ProxyTokenCreateRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"B\n\x18ProxyTokenCreateResponse\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12\x14\n\x0ctoken_secret\x18\x02 \x01(\t\"D\n\x0eProxyTokenInfo\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\ncreated_at\x18\x03 \x01(\x01\"C\n\x16ProxyTokenListResponse\x12)\n\x06tokens\x18\x01 \x03(\x0b\x32\x19.squall.v1.ProxyTokenInfo\"+\n\x17ProxyTokenDeleteRequest\x12\x10\n\x08token_id\x18\x01 \x01(\t\"4\n\x13ScheduleListRequest\x12\x0b\n\x03\x61pp\x18\x01 \x01(\t\x12\x10\n\x08max_runs\x18\x02 \x01(\x05\"\x82\x01\n\x0bScheduleRun\x12\x15\n\rfunction_name\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61ll_id\x18\x02 \x01(\t\x12\x15\n\rscheduled_for\x18\x03 \x01(\x01\x12\x12\n\nstarted_at\x18\x04 \x01(\x01\x12\x10\n\x08\x63\x61tch_up\x18\x05 \x01(\x08\x12\x0e\n\x06status\x18\x06 \x01(\t\"\x90\x01\n\x0cScheduleInfo\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\t\x12\x10\n\x08\x61pp_name\x18\x02 \x01(\t\x12\x15\n\rfunction_name\x18\x03 \x01(\t\x12\x0c\n\x04spec\x18\x04 \x01(\t\x12\x13\n\x0bnext_run_at\x18\x05 \x01(\x01\x12$\n\x04runs\x18\x06 \x03(\x0b\x32\x16.squall.v1.ScheduleRun\"B\n\x14ScheduleListResponse\x12*\n\tschedules\x18\x01 \x03(\x0b\x32\x17.squall.v1.ScheduleInfo\"=\n\x17WebSocketReceiveRequest\x12\x12\n\nsocket_key\x18\x01 \x01(\t\x12\x0e\n\x06wait_s\x18\x02 \x01(\x01\"[\n\x10WebSocketMessage\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x0f\n\x07is_text\x18\x04 \x01(\x08\x12\x0c\n\x04\x63ode\x18\x05 \x01(\x05\"I\n\x18WebSocketReceiveResponse\x12-\n\x08messages\x18\x01 \x03(\x0b\x32\x1b.squall.v1.WebSocketMessage2\x93\x03\n\nWebService\x12@\n\x07WebUrls\x12\x19.squall.v1.WebUrlsRequest\x1a\x1a.squall.v1.WebUrlsResponse\x12[\n\x10ProxyTokenCreate\x12\".squall.v1.ProxyTokenCreateRequest\x1a#.squall.v1.ProxyTokenCreateResponse\x12H\n\x0eProxyTokenList\x12\x13.squall.v1.WebEmpty\x1a!.squall.v1.ProxyTokenListResponse\x12K\n\x10ProxyTokenDelete\x12\".squall.v1.ProxyTokenDeleteRequest\x1a\x13.squall.v1.WebEmpty\x12O\n\x0cScheduleList\x12\x1e.squall.v1.ScheduleListRequest\x1a\x1f.squall.v1.ScheduleListResponse2o\n\x10WebSocketService\x12[\n\x10WebSocketReceive\x12\".squall.v1.WebSocketReceiveRequest\x1a#.squall.v1.WebSocketReceiveResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,43 +34,43 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WEBURLSRESPONSE_URLSENTRY']._loaded_options = None
   _globals['_WEBURLSRESPONSE_URLSENTRY']._serialized_options = b'8\001'
   _globals['_WEBENDPOINT']._serialized_start=35
-  _globals['_WEBENDPOINT']._serialized_end=177
-  _globals['_SCHEDULE']._serialized_start=179
-  _globals['_SCHEDULE']._serialized_end=239
-  _globals['_WEBEMPTY']._serialized_start=241
-  _globals['_WEBEMPTY']._serialized_end=251
-  _globals['_WEBURLSREQUEST']._serialized_start=253
-  _globals['_WEBURLSREQUEST']._serialized_end=291
-  _globals['_WEBURLSRESPONSE']._serialized_start=294
-  _globals['_WEBURLSRESPONSE']._serialized_end=429
-  _globals['_WEBURLSRESPONSE_URLSENTRY']._serialized_start=386
-  _globals['_WEBURLSRESPONSE_URLSENTRY']._serialized_end=429
-  _globals['_PROXYTOKENCREATEREQUEST']._serialized_start=431
-  _globals['_PROXYTOKENCREATEREQUEST']._serialized_end=470
-  _globals['_PROXYTOKENCREATERESPONSE']._serialized_start=472
-  _globals['_PROXYTOKENCREATERESPONSE']._serialized_end=538
-  _globals['_PROXYTOKENINFO']._serialized_start=540
-  _globals['_PROXYTOKENINFO']._serialized_end=608
-  _globals['_PROXYTOKENLISTRESPONSE']._serialized_start=610
-  _globals['_PROXYTOKENLISTRESPONSE']._serialized_end=677
-  _globals['_PROXYTOKENDELETEREQUEST']._serialized_start=679
-  _globals['_PROXYTOKENDELETEREQUEST']._serialized_end=722
-  _globals['_SCHEDULELISTREQUEST']._serialized_start=724
-  _globals['_SCHEDULELISTREQUEST']._serialized_end=776
-  _globals['_SCHEDULERUN']._serialized_start=779
-  _globals['_SCHEDULERUN']._serialized_end=909
-  _globals['_SCHEDULEINFO']._serialized_start=912
-  _globals['_SCHEDULEINFO']._serialized_end=1056
-  _globals['_SCHEDULELISTRESPONSE']._serialized_start=1058
-  _globals['_SCHEDULELISTRESPONSE']._serialized_end=1124
-  _globals['_WEBSOCKETRECEIVEREQUEST']._serialized_start=1126
-  _globals['_WEBSOCKETRECEIVEREQUEST']._serialized_end=1187
-  _globals['_WEBSOCKETMESSAGE']._serialized_start=1189
-  _globals['_WEBSOCKETMESSAGE']._serialized_end=1280
-  _globals['_WEBSOCKETRECEIVERESPONSE']._serialized_start=1282
-  _globals['_WEBSOCKETRECEIVERESPONSE']._serialized_end=1355
-  _globals['_WEBSERVICE']._serialized_start=1358
-  _globals['_WEBSERVICE']._serialized_end=1761
-  _globals['_WEBSOCKETSERVICE']._serialized_start=1763
-  _globals['_WEBSOCKETSERVICE']._serialized_end=1874
+  _globals['_WEBENDPOINT']._serialized_end=199
+  _globals['_SCHEDULE']._serialized_start=201
+  _globals['_SCHEDULE']._serialized_end=261
+  _globals['_WEBEMPTY']._serialized_start=263
+  _globals['_WEBEMPTY']._serialized_end=273
+  _globals['_WEBURLSREQUEST']._serialized_start=275
+  _globals['_WEBURLSREQUEST']._serialized_end=313
+  _globals['_WEBURLSRESPONSE']._serialized_start=316
+  _globals['_WEBURLSRESPONSE']._serialized_end=451
+  _globals['_WEBURLSRESPONSE_URLSENTRY']._serialized_start=408
+  _globals['_WEBURLSRESPONSE_URLSENTRY']._serialized_end=451
+  _globals['_PROXYTOKENCREATEREQUEST']._serialized_start=453
+  _globals['_PROXYTOKENCREATEREQUEST']._serialized_end=492
+  _globals['_PROXYTOKENCREATERESPONSE']._serialized_start=494
+  _globals['_PROXYTOKENCREATERESPONSE']._serialized_end=560
+  _globals['_PROXYTOKENINFO']._serialized_start=562
+  _globals['_PROXYTOKENINFO']._serialized_end=630
+  _globals['_PROXYTOKENLISTRESPONSE']._serialized_start=632
+  _globals['_PROXYTOKENLISTRESPONSE']._serialized_end=699
+  _globals['_PROXYTOKENDELETEREQUEST']._serialized_start=701
+  _globals['_PROXYTOKENDELETEREQUEST']._serialized_end=744
+  _globals['_SCHEDULELISTREQUEST']._serialized_start=746
+  _globals['_SCHEDULELISTREQUEST']._serialized_end=798
+  _globals['_SCHEDULERUN']._serialized_start=801
+  _globals['_SCHEDULERUN']._serialized_end=931
+  _globals['_SCHEDULEINFO']._serialized_start=934
+  _globals['_SCHEDULEINFO']._serialized_end=1078
+  _globals['_SCHEDULELISTRESPONSE']._serialized_start=1080
+  _globals['_SCHEDULELISTRESPONSE']._serialized_end=1146
+  _globals['_WEBSOCKETRECEIVEREQUEST']._serialized_start=1148
+  _globals['_WEBSOCKETRECEIVEREQUEST']._serialized_end=1209
+  _globals['_WEBSOCKETMESSAGE']._serialized_start=1211
+  _globals['_WEBSOCKETMESSAGE']._serialized_end=1302
+  _globals['_WEBSOCKETRECEIVERESPONSE']._serialized_start=1304
+  _globals['_WEBSOCKETRECEIVERESPONSE']._serialized_end=1377
+  _globals['_WEBSERVICE']._serialized_start=1380
+  _globals['_WEBSERVICE']._serialized_end=1783
+  _globals['_WEBSOCKETSERVICE']._serialized_start=1785
+  _globals['_WEBSOCKETSERVICE']._serialized_end=1896
 # @@protoc_insertion_point(module_scope)

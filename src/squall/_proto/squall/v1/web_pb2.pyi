@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WebEndpoint(_message.Message):
-    __slots__ = ("kind", "method", "label", "docs", "requires_proxy_auth", "port", "startup_timeout_s")
+    __slots__ = ("kind", "method", "label", "docs", "requires_proxy_auth", "port", "startup_timeout_s", "class_method")
     KIND_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
@@ -15,6 +15,7 @@ class WebEndpoint(_message.Message):
     REQUIRES_PROXY_AUTH_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     STARTUP_TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    CLASS_METHOD_FIELD_NUMBER: _ClassVar[int]
     kind: str
     method: str
     label: str
@@ -22,7 +23,8 @@ class WebEndpoint(_message.Message):
     requires_proxy_auth: bool
     port: int
     startup_timeout_s: float
-    def __init__(self, kind: _Optional[str] = ..., method: _Optional[str] = ..., label: _Optional[str] = ..., docs: _Optional[bool] = ..., requires_proxy_auth: _Optional[bool] = ..., port: _Optional[int] = ..., startup_timeout_s: _Optional[float] = ...) -> None: ...
+    class_method: str
+    def __init__(self, kind: _Optional[str] = ..., method: _Optional[str] = ..., label: _Optional[str] = ..., docs: _Optional[bool] = ..., requires_proxy_auth: _Optional[bool] = ..., port: _Optional[int] = ..., startup_timeout_s: _Optional[float] = ..., class_method: _Optional[str] = ...) -> None: ...
 
 class Schedule(_message.Message):
     __slots__ = ("period_s", "cron", "timezone")
