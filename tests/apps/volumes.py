@@ -117,3 +117,18 @@ class Model:
     @modal.method()
     def predict(self, x: str) -> str:
         return f"{self.weights}:{x}"
+
+
+@app.function(volumes={"/data": vol})
+def upload_from_container(path: str, text: str) -> str:
+    import io
+
+    with vol.batch_upload(force=True) as batch:  # a client-style edit, allowed: the volume is mounted here
+        batch.put_file(io.BytesIO(text.encode()), path)
+    other = modal.Volume.from_name("not-mounted-vol", create_if_missing=False)
+    try:
+        with other.batch_upload() as batch:
+            batch.put_file(io.BytesIO(b"x"), "x.txt")
+    except Exception as exc:  # noqa: BLE001
+        return f"{type(exc).__name__}: {exc}"
+    return "uploaded to an unmounted volume"

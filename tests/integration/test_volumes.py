@@ -129,6 +129,11 @@ def test_read_only_mounts_and_unmounted_volumes_refuse_writes(sdk):
         assert "mounted read-only" in message and "InvalidError" in message
         message = apps.commit_unmounted.remote()
         assert message.startswith("PermissionDeniedError") and "not mounted in this container" in message
+        squall.Volume.from_name("not-mounted-vol", create_if_missing=True).listdir("/")
+        message = apps.upload_from_container.remote("from-container-upload.txt", "uploaded")
+        assert message.startswith("PermissionDeniedError") and "not mounted read-write in this container" in message, message
+    vol = squall.Volume.from_name("shared-vol", create_if_missing=True)
+    assert _read(vol, "from-container-upload.txt") == b"uploaded"
 
 
 def test_a_big_file_streams_in_pieces_and_dedupes(sdk, tmp_path):

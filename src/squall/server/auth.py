@@ -24,10 +24,10 @@ API_METHODS_FOR_CONTAINERS = frozenset(
 )
 
 
-# Volumes: containers read and move blobs here; they commit through their worker (worker/volumes.py).
+# Volumes: containers read and move blobs here; VolumeCommit checks the volume is mounted read-write in the caller.
 VOLUME_METHODS_FOR_CONTAINERS = frozenset(
     f"/squall.v1.VolumeService/{name}"
-    for name in ("VolumeGetOrCreate", "VolumeGetManifest", "VolumeGetFile", "BlobMissing", "BlobUpload", "BlobDownload")
+    for name in ("VolumeGetOrCreate", "VolumeGetManifest", "VolumeGetFile", "VolumeCommit", "BlobMissing", "BlobUpload", "BlobDownload")
 )
 
 

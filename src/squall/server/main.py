@@ -50,7 +50,7 @@ class Server:
         worker_pb2_grpc.add_WorkerServiceServicer_to_server(WorkerServicer(self.cp, blobs), self.grpc)
         container_pb2_grpc.add_ContainerServiceServicer_to_server(ContainerServicer(self.cp), self.grpc)
         storage_pb2_grpc.add_StorageServiceServicer_to_server(StorageServicer(self.store), self.grpc)
-        volume_pb2_grpc.add_VolumeServiceServicer_to_server(VolumeServicer(self.store, blobs), self.grpc)
+        volume_pb2_grpc.add_VolumeServiceServicer_to_server(VolumeServicer(self.store, blobs, self.cp, self.token), self.grpc)
         self.web = WebPlane(self.cp, self.host, self.http_port, self.web_domain)
         await self.web.start(self.grpc)
         self.port = self.grpc.add_insecure_port(f"{self.host}:{self.port}")

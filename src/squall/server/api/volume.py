@@ -2,9 +2,10 @@
 carry their contents and large call arguments and results.
 
 Who may call what (server/auth.py): clients and workers hold the server's token and may call
-everything; containers hold their own token and may only read (manifests, files, blobs) and
-upload blobs. A container's commits go through its worker (worker/volumes.py), which commits
-only the volumes mounted into that container.
+everything; containers hold their own token and may read (manifests, files, blobs), upload
+blobs, and commit client-style edits (batch_upload, remove_file, ...) only to volumes mounted
+read-write into them. A container's `vol.commit()` of its copy goes through its worker
+(worker/volumes.py), which likewise commits only the volumes mounted into that container.
 """
 
 from __future__ import annotations
@@ -28,9 +29,29 @@ _CONFLICT_CODES = {"exists": grpc.StatusCode.ALREADY_EXISTS, "missing": grpc.Sta
 
 
 class VolumeServicer(volume_pb2_grpc.VolumeServiceServicer):
-    def __init__(self, store: Store, blobs):
+    def __init__(self, store: Store, blobs, cp=None, server_token: str = ""):
         self.volumes = Volumes(store)
         self.blobs = blobs
+        self.cp = cp
+        self._server_auth = f"Bearer {server_token}"
+
+    async def _may_write(self, volume_id: str, context) -> None:
+        """A container (not the server's token) may write only to volumes mounted read-write in it."""
+        import hmac
+
+        from squall.server.auth import CONTAINER_TOKEN_HEADER
+
+        md = dict(context.invocation_metadata())
+        if self.cp is None or hmac.compare_digest(md.get("authorization", ""), self._server_auth):
+            return
+        c = self.cp.container_for_token(md.get(CONTAINER_TOKEN_HEADER, ""))
+        fn = self.cp.functions.get(c.function_id) if c is not None else None
+        mounts = list(fn.definition.volumes) if fn is not None else []
+        if any(m.volume_id == volume_id and not m.read_only and not m.bucket_name for m in mounts):
+            return
+        mounted = ", ".join(f"{m.name or m.volume_id} at {m.path}{' (read-only)' if m.read_only else ''}" for m in mounts) or "none"
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                            f"volume {volume_id} is not mounted read-write in this container (mounted: {mounted}); add it to the function's volumes={{...}}")
 
     async def _volume(self, volume_id: str, context) -> sa.Row:
         row = self.volumes.find(volume_id)
@@ -83,6 +104,7 @@ class VolumeServicer(volume_pb2_grpc.VolumeServiceServicer):
 
     async def VolumeCommit(self, request, context):
         await self._volume(request.volume_id, context)
+        await self._may_write(request.volume_id, context)
         puts = []
         try:
             for e in request.puts:
