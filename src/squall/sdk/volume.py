@@ -17,7 +17,9 @@ holds the copy (worker/volumes.py), which only accepts volumes mounted into that
 
 From a client, every operation reads or writes the latest version directly:
 `batch_upload()`, `listdir()`, `read_file()`, `remove_file()`, `copy_files()`, `rename()`;
-there `commit()` and `reload()` have nothing to do. Each write is one commit.
+there `commit()` and `reload()` have nothing to do. Each write is one commit. Code in a
+container may use them too: reads on any volume, writes only on volumes mounted read-write
+into it (they change the volume, not the container's copy, until it reloads).
 `vol.read_only()` is a handle whose mounts refuse writes (EROFS).
 
 Limits: names as for Dicts (64 characters of `A-Z a-z 0-9 . _ -`); paths up to 4,096
