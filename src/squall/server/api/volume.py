@@ -10,6 +10,8 @@ read-write into them. A container's `vol.commit()` of its copy goes through its 
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import sqlalchemy as sa
 
@@ -117,7 +119,8 @@ class VolumeServicer(volume_pb2_grpc.VolumeServiceServicer):
             removes = [vm.normalise(r) for r in request.removes]
         except InvalidError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        missing = sorted({c for e in puts for c in e.chunks if not self.blobs.has(c)})
+        digests = {c for e in puts for c in e.chunks}
+        missing = sorted(await asyncio.to_thread(lambda: [c for c in digests if not self.blobs.has(c)]))
         if missing:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"{len(missing)} chunks of this commit were not uploaded (first: {missing[0]})")
         try:
@@ -139,22 +142,36 @@ class VolumeServicer(volume_pb2_grpc.VolumeServiceServicer):
         if e.kind != vm.FILE:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{request.path} is a {'directory' if e.kind == vm.DIRECTORY else 'symlink'}, not a file")
         for digest in e.chunks:
-            for data in self.blobs.read_chunks(digest, DOWNLOAD_MESSAGE):
+            async for data in self._read(digest):
                 yield api_pb2.BlobChunk(digest=digest, data=data)
 
     # -- blobs ---------------------------------------------------------------------------------
     async def BlobMissing(self, request, context):
-        return vpb.BlobMissingResponse(missing=[d for d in dict.fromkeys(request.digests) if not self.blobs.has(d)])
+        digests = list(dict.fromkeys(request.digests))
+        try:
+            missing = await asyncio.to_thread(lambda: [d for d in digests if not self.blobs.has(d)])
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return vpb.BlobMissingResponse(missing=missing)
 
     async def BlobUpload(self, request_iterator, context):
         return await receive_blob(self.blobs, request_iterator, context)
 
     async def BlobDownload(self, request, context):
         try:
-            exists = self.blobs.has(request.digest)
+            exists = await asyncio.to_thread(self.blobs.has, request.digest)
         except ValueError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         if not exists:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no blob {request.digest}")
-        for data in self.blobs.read_chunks(request.digest, DOWNLOAD_MESSAGE):
+        async for data in self._read(request.digest):
             yield api_pb2.BlobChunk(data=data)
+
+    async def _read(self, digest: str):
+        """A blob's pieces, each read off the event loop (an S3 read is network I/O)."""
+        chunks = self.blobs.read_chunks(digest, DOWNLOAD_MESSAGE)
+        try:
+            while (data := await asyncio.to_thread(next, chunks, None)) is not None:
+                yield data
+        finally:
+            chunks.close()
