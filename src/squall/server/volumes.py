@@ -1,7 +1,8 @@
 """Volumes in the state store: names, and one row per version holding that version's manifest.
 
 A commit reads the latest version, applies the puts and removes (storage/volume_manifest.py:
-last writer wins per path) and inserts the next version in one transaction; two servers
+last writer wins per path) and inserts the next version in one transaction, dropping all
+but the last KEEP_VERSIONS manifests; two servers
 racing on one database both see the primary key (volume, version) and the loser retries on
 the newer version. File contents are blobs; a commit is refused unless every chunk it names
 is in the blob store.
@@ -18,6 +19,8 @@ from squall._proto.squall.v1 import volume_pb2 as vpb
 from squall.server.state import models as m
 from squall.server.state.store import Store
 from squall.storage import volume_manifest as vm
+
+KEEP_VERSIONS = 20  # manifests kept per volume; older ones are dropped at the next commit (their blobs stay)
 
 
 class VolumeConflict(Exception):
@@ -93,6 +96,7 @@ class Volumes:
                         volume_id=volume_id, version=version + 1, created_at=time.time(), manifest=vm.to_bytes(new.values()),
                         num_files=len(files), size_bytes=sum(e.size for e in files),
                     ))
+                    self.conn.execute(v.delete().where(v.c.volume_id == volume_id, v.c.version <= version + 1 - KEEP_VERSIONS))
                 return version + 1
             except sa.exc.IntegrityError:  # another server committed this version first: apply on top of it
                 continue
