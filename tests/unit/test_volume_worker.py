@@ -124,3 +124,27 @@ def test_the_cache_is_pruned_least_recently_used_first_but_never_under_a_mount(t
     removed = m.prune_cache()
     assert removed == [paths[1], paths[2]]
     assert paths[0].exists() and paths[3].exists()
+
+
+def test_a_big_file_commits_in_pieces_and_many_small_ones_in_batches(tmp_path):
+    import os
+
+    cp = FakeControlPlane()
+    m = _mounts(tmp_path, cp)
+    mv = wv.MountedVolume("vo-1", "v", "/data", tmp_path / "copy", read_only=False)
+    mv.host_dir.mkdir()
+    big = os.urandom(vm.CHUNK_SIZE * 2 + 123)
+    (mv.host_dir / "big.bin").write_bytes(big)
+    for i in range(300):
+        (mv.host_dir / f"s{i}.txt").write_text(f"small {i}")
+
+    async def go():
+        await m._commit(mv)
+
+    asyncio.run(go())
+    puts = {e.path: e for e in cp.commits[-1].puts}
+    assert len(puts) == 301 and len(puts["big.bin"].chunks) == 3 and puts["big.bin"].size == len(big)
+    assert b"".join(cp.blobs[d] for d in puts["big.bin"].chunks) == big
+    assert cp.blobs[puts["s7.txt"].chunks[0]] == b"small 7"
+    key = wv._content_key(puts["big.bin"].chunks)
+    assert (m.cache / key[:2] / key).read_bytes() == big

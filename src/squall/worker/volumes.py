@@ -286,6 +286,16 @@ class VolumeMounts:
         finally:
             self._fetching.pop(key, None)
 
+    async def _cached_all(self, entries: list[vpb.VolumeEntry]) -> dict[str, pathlib.Path]:
+        """`_cached` for many files, PARALLEL * 2 at a time (many small files are many round trips)."""
+        sem = asyncio.Semaphore(PARALLEL * 2)
+
+        async def one(e):
+            async with sem:
+                return e.path, await self._cached(e)
+
+        return dict(await asyncio.gather(*(one(e) for e in entries)))
+
     async def _fetch_piece(self, digest: str) -> bytes:
         buf = bytearray()
         async for chunk in self.stub.BlobDownload(api_pb2.BlobRef(digest=digest), metadata=self._md(), timeout=600):
@@ -308,7 +318,7 @@ class VolumeMounts:
                 task.cancel()
 
     async def _materialise(self, mv: MountedVolume, manifest: vpb.VolumeManifest) -> None:
-        files = {e.path: await self._cached(e) for e in manifest.entries if e.kind == vm.FILE}
+        files = await self._cached_all([e for e in manifest.entries if e.kind == vm.FILE])
         await asyncio.to_thread(self._build, mv, list(manifest.entries), files)
         mv.version = manifest.version
 
@@ -451,6 +461,58 @@ class VolumeMounts:
                 os.unlink(tmp)
         return chunks
 
+    async def _upload_small(self, mv: MountedVolume, entries: list[vpb.VolumeEntry]) -> None:
+        """Files of one piece, a batch at a time: one BlobMissing per batch, the missing pieces
+        uploaded PARALLEL at a time, each kept in the cache; fills in each entry's chunk."""
+        batch_bytes = 64 * 1024 * 1024
+        i = 0
+        while i < len(entries):
+            batch, size = [], 0
+            while i < len(entries) and (not batch or size + entries[i].size <= batch_bytes):
+                batch.append(entries[i])
+                size += entries[i].size
+                i += 1
+
+            def read_all(batch=batch):
+                out = []
+                for e in batch:
+                    with open(mv.host_dir / e.path, "rb") as f:
+                        data = f.read(vm.CHUNK_SIZE + 1)
+                    out.append(data)
+                return out
+
+            datas = await asyncio.to_thread(read_all)
+            digests = [hashlib.sha256(d).hexdigest() if len(d) <= vm.CHUNK_SIZE else "" for d in datas]
+            for e, data, digest in zip(batch, datas, digests):
+                if not digest:  # it grew past one piece since the scan: stream it
+                    e.chunks.extend(await self._upload_file(mv.host_dir / e.path))
+                    continue
+                e.size = len(data)
+                if data:
+                    e.chunks.append(digest)
+            wanted = {d: data for d, data in zip(digests, datas) if d and data}
+            resp = await self.stub.BlobMissing(vpb.BlobMissingRequest(digests=list(wanted)), metadata=self._md(), timeout=60)
+            sem = asyncio.Semaphore(PARALLEL)
+
+            async def put(digest: str) -> None:
+                async with sem:
+                    await self.stub.BlobUpload(_parts(wanted[digest], digest), metadata=self._md(), timeout=600)
+
+            await asyncio.gather(*(put(d) for d in resp.missing))
+            await asyncio.to_thread(self._keep, wanted)
+
+    def _keep(self, contents: dict[str, bytes]) -> None:
+        """Put one-piece contents into the cache (as a later mount here would fetch them)."""
+        for digest, data in contents.items():
+            key = _content_key([digest])
+            path = self.cache / key[:2] / key
+            if path.exists():
+                continue
+            path.parent.mkdir(exist_ok=True)
+            tmp = path.with_name(f".{key}.{uuid.uuid4().hex[:8]}")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+
     async def _commit(self, mv: MountedVolume) -> int:
         """Publish the copy's changes since it was made (or last committed); 0 when there were none."""
         current = await asyncio.to_thread(self._scan, mv)
@@ -463,11 +525,14 @@ class VolumeMounts:
                     continue
                 if kind == vm.FILE and rec.size == st.st_size and rec.mtime_ns == st.st_mtime_ns:
                     continue
-            chunks = await self._upload_file(mv.host_dir / path) if kind == vm.FILE else []
-            e = vpb.VolumeEntry(path=path, kind=kind, mode=mode, size=st.st_size if kind == vm.FILE else 0, chunks=chunks, mtime=st.st_mtime,
-                                link_target=target)
+            e = vpb.VolumeEntry(path=path, kind=kind, mode=mode, size=st.st_size if kind == vm.FILE else 0, mtime=st.st_mtime, link_target=target)
             puts.append(e)
             records[path] = _Local(e, st.st_size, st.st_mtime_ns, mode)
+        small = [e for e in puts if e.kind == vm.FILE and e.size <= vm.CHUNK_SIZE]
+        await self._upload_small(mv, small)
+        for e in puts:
+            if e.kind == vm.FILE and e.size > vm.CHUNK_SIZE:
+                e.chunks.extend(await self._upload_file(mv.host_dir / e.path))
         gone = [p for p in mv.local if p not in current]
         removes = [p for p in gone if not any(vm.under(p, q) and p != q for q in gone)]  # the topmost of each removed tree
         if not puts and not removes:
@@ -493,7 +558,7 @@ class VolumeMounts:
         new = {e.path: e for e in manifest.entries}
         changed = [e for p, e in new.items() if p not in mv.local or not _same_content(mv.local[p].entry, e)]
         gone = [p for p in mv.local if p not in new]
-        files = {e.path: await self._cached(e) for e in changed if e.kind == vm.FILE}
+        files = await self._cached_all([e for e in changed if e.kind == vm.FILE])
 
         def apply() -> None:
             for p in sorted(gone, reverse=True):
