@@ -64,7 +64,7 @@ def test_run_does_not_fire_and_deploy_does(sdk):
     runs = schedules()["tick"].runs
     assert all(not r.catch_up and r.call_id.startswith("fc-") for r in runs)
     due = sorted(r.scheduled_for for r in runs)
-    assert all(b - a == pytest.approx(1.0, abs=0.01) for a, b in zip(due, due[1:])), due  # one per second, none doubled
+    assert all(b - a >= 0.99 for a, b in zip(due, due[1:])), due  # one per due time, none doubled (a stalled loop may skip ahead)
 
     # yearly: waits for 1 January, and has not run.
     yearly = schedules()["yearly"]
