@@ -51,7 +51,7 @@ def sdk(cluster, monkeypatch):
     sdk_client.reset_client()
 
 
-def test_run_does_not_fire_and_deploy_does(sdk):
+def test_a_deployed_schedule_fires_and_each_run_is_recorded(sdk):
     out = sdk.squall("schedule", "list")
     assert out.returncode == 0 and "No schedules" in out.stdout, out.stdout + out.stderr
     out = sdk.squall("deploy", str(ROOT / "tests" / "apps" / "scheduled.py"))
