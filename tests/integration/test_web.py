@@ -103,6 +103,11 @@ def test_asgi_wsgi_and_web_server_answer_over_http(sdk, deployed):
 
     status, headers, body = http(urls["api"] + "/big?n=7000000", data=b"y" * 5_000_000)  # several MiB each way
     assert status == 200 and len(body) == 7_000_000 and set(body) == {ord("x")} and headers["x-request-bytes"] == "5000000"
+    # A body over the gateway's inline limit (32 MiB) streams to the app in pieces, and so does a chunked one.
+    status, headers, _ = http(urls["api"] + "/big?n=1", data=b"z" * 40_000_000)
+    assert status == 200 and headers["x-request-bytes"] == "40000000"
+    status, _, body = http(urls["wsgi"] + "/chunked", data=iter([b"ab"] * 1000), headers={"Transfer-Encoding": "chunked"})
+    assert (status, body) == (200, b"hello from wsgi POST /chunked " + b"ab" * 1000)
 
     status, _, body = http(urls["wsgi"] + "/w?x=1", data=b"form")
     assert (status, body) == (200, b"hello from wsgi POST /w form")

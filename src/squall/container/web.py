@@ -65,16 +65,27 @@ class WebHandler:
             async for item in self._websocket(request):
                 yield item
             return
-        scope, body = request["scope"], request["body"]
+        scope, body, body_key = request["scope"], request["body"], request.get("body_key")
         messages: asyncio.Queue = asyncio.Queue()
         finished = asyncio.Event()
         body_sent = False
+        pieces: list[dict] = []
+        loop = asyncio.get_running_loop()
 
         async def receive():
             nonlocal body_sent
             if not body_sent:
-                body_sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
+                if body_key is None:
+                    body_sent = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                while not pieces:  # a large body: fetched from the gateway as the app reads it
+                    pieces.extend(await loop.run_in_executor(None, _fetch_socket_messages, body_key))
+                msg = pieces.pop(0)
+                if msg["type"] != "http.request":  # the request is gone (the client left)
+                    body_sent = True
+                    return {"type": "http.disconnect"}
+                body_sent = not msg["more_body"]
+                return msg
             await finished.wait()
             return {"type": "http.disconnect"}
 
@@ -203,7 +214,11 @@ def _fetch_socket_messages(key: str) -> list[dict]:
         return [{"type": "websocket.disconnect", "code": 1006}]
     out = []
     for m in resp.messages:
-        if m.type == "websocket.disconnect":
+        if m.type == "http.request":
+            out.append({"type": "http.request", "body": m.data, "more_body": True})
+        elif m.type == "http.request.end":
+            out.append({"type": "http.request", "body": b"", "more_body": False})
+        elif m.type == "websocket.disconnect":
             out.append({"type": "websocket.disconnect", "code": m.code or 1005})
         elif m.is_text:
             out.append({"type": "websocket.receive", "text": m.text})

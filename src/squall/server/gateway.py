@@ -10,7 +10,8 @@ routes to its current version only; a redeploy switches new requests to the new 
 requests already queued finish on the old one (the control plane's rolling update).
 
 Data path. A request becomes one input of the function: its ASGI scope and its body (read in
-full, at most MAX_BODY bytes). The container's agent runs the app (container/web.py) and
+full when it is small; a body over STREAM_BODY_OVER, or chunked, streams instead: the container
+fetches its pieces as the app reads them, with backpressure). The container's agent runs the app (container/web.py) and
 streams the response back as generator outputs, (status, headers, chunk, more_body) each; the
 gateway writes every chunk as it arrives, so Server-Sent Events stream. Because requests are
 inputs, they queue like any input: a function with no container scales from zero while the
@@ -19,7 +20,7 @@ and no network path into the container is needed (it works the same under runc a
 WebSockets (@asgi_app only) are one input for the whole connection: the app's messages
 come back as outputs, and the client's wait here until the container fetches them
 (WebSocketService.WebSocketReceive, a long poll). A connection holds one of the container's
-input slots and is subject to the function's timeout. Request bodies are not streamed.
+input slots and is subject to the function's timeout.
 
 Timeouts. The first response bytes must come within the function's startup_timeout (or
 STARTUP_ALLOWANCE_S) plus its timeout, else 504; a container that cannot start fails the
@@ -50,7 +51,9 @@ from squall.server.web_state import WebState
 
 log = logging.getLogger("squall.gateway")
 
-MAX_BODY = 32 * 1024 * 1024
+MAX_BODY = 32 * 1024 * 1024  # bodies up to STREAM_BODY_OVER travel inside the input; larger ones stream, without a limit
+STREAM_BODY_OVER = 1024 * 1024
+BODY_PIECE = 256 * 1024
 STARTUP_ALLOWANCE_S = 120.0
 REBUILD_MIN_S = 0.05  # unknown routes rebuild the table at most this often
 
@@ -186,16 +189,30 @@ class Gateway:
                                "of a token from `squall token create-proxy`", headers={"WWW-Authenticate": "Modal-Key"})
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._websocket(request, fn, path)
-        body = await self._read_body(request)
-        if isinstance(body, web.StreamResponse):
-            return body
         scope = {"type": "http", "method": request.method, "scheme": request.scheme, **self._scope(request, path, root_path)}
-        args = pickle.dumps((({"scope": scope, "body": body},), {}), protocol=4)
+        chunked = request.content_length is None and "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        key = pump = None
+        if chunked or (request.content_length or 0) > STREAM_BODY_OVER:
+            # A large body streams: the container fetches it in pieces as the app reads (WebSocketService),
+            # and a bounded queue keeps the gateway from reading far ahead of it.
+            key = secrets.token_urlsafe(24)
+            self.sockets[key] = inbox = asyncio.Queue(maxsize=16)
+            pump = asyncio.create_task(_pump_body(request, inbox))
+            payload = {"scope": scope, "body": b"", "body_key": key}
+        else:
+            body = await self._read_body(request)
+            if isinstance(body, web.StreamResponse):
+                return body
+            payload = {"scope": scope, "body": body}
+        args = pickle.dumps(((payload,), {}), protocol=4)
         call = self.cp.create_call(fn, api_pb2.GENERATOR, [pb.Input(idx=0, args=args, method_name=fn.definition.web.class_method)])
         try:
             return await self._respond(request, fn, call)
         finally:
             self.cp.calls.pop(call.call_id, None)  # its outputs stay in the store; nothing waits on them now
+            if pump is not None:
+                pump.cancel()
+                self.sockets.pop(key, None)
 
     def _scope(self, request: web.BaseRequest, path: str, root_path: str) -> dict:
         return {
@@ -338,6 +355,12 @@ class Gateway:
         if result.status == pb.CANCELLED:
             return _plain(503, f"{name} did not run the request: {why}")
         return _plain(500, f"{name} failed: {why}")
+
+
+async def _pump_body(request: web.BaseRequest, inbox: asyncio.Queue) -> None:
+    async for chunk in request.content.iter_chunked(BODY_PIECE):
+        await inbox.put(web_pb2.WebSocketMessage(type="http.request", data=chunk))
+    await inbox.put(web_pb2.WebSocketMessage(type="http.request.end"))
 
 
 async def _read_socket(ws: web.WebSocketResponse, inbox: asyncio.Queue) -> None:

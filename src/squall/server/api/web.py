@@ -69,7 +69,8 @@ class WebServicer(web_pb2_grpc.WebServiceServicer):
 
 
 class WebSocketServicer(web_pb2_grpc.WebSocketServiceServicer):
-    """Client-to-app WebSocket messages, fetched by the container running the connection."""
+    """Client-to-app WebSocket messages (and pieces of large request bodies), fetched by the
+    container running the connection or request."""
 
     def __init__(self, cp, gateway):
         self.cp = cp
@@ -87,8 +88,10 @@ class WebSocketServicer(web_pb2_grpc.WebSocketServiceServicer):
             messages.append(await asyncio.wait_for(queue.get(), min(request.wait_s, 30.0)))
         except asyncio.TimeoutError:
             pass
-        while not queue.empty() and len(messages) < 100:
+        size = sum(len(m.data) for m in messages)
+        while not queue.empty() and len(messages) < 100 and size < 4 * 1024 * 1024:
             messages.append(queue.get_nowait())
+            size += len(messages[-1].data)
         return web_pb2.WebSocketReceiveResponse(messages=messages)
 
 
