@@ -148,3 +148,35 @@ def test_a_big_file_commits_in_pieces_and_many_small_ones_in_batches(tmp_path):
     assert cp.blobs[puts["s7.txt"].chunks[0]] == b"small 7"
     key = wv._content_key(puts["big.bin"].chunks)
     assert (m.cache / key[:2] / key).read_bytes() == big
+
+
+def test_symlinks_a_container_plants_never_lead_the_worker_out_of_its_copy(tmp_path):
+    """A container owns its copy: a symlink it makes to the host's files must not make the
+    (root) worker write there on a reload, nor read them on a commit."""
+    import shutil
+
+    cp = FakeControlPlane()
+    cp.put("link/a.txt", b"a")
+    m = _mounts(tmp_path, cp)
+    outside = tmp_path / "host-secrets"
+    outside.mkdir()
+    (outside / "shadow").write_text("host secret")
+    mv = wv.MountedVolume("vo-1", "v", "/data", tmp_path / "copy", read_only=False)
+    mv.host_dir.mkdir()
+
+    async def go():
+        await m._materialise(mv, await cp.VolumeGetManifest(vpb.VolumeGetManifestRequest(volume_id="vo-1")))
+        shutil.rmtree(mv.host_dir / "link")  # the container's doing, not committed
+        (mv.host_dir / "link").symlink_to(outside)
+        cp.put("link/planted.txt", b"evil")  # meanwhile someone commits a file under that path
+        await m._reload(mv)
+        assert not (outside / "planted.txt").exists()
+        assert (mv.host_dir / "link" / "planted.txt").read_bytes() == b"evil"
+        (mv.host_dir / "leak").symlink_to(outside / "shadow")
+        await m._commit(mv)
+        sent = {e.path: e for e in cp.commits[-1].puts}
+        assert sent["leak"].kind == vm.SYMLINK and not sent["leak"].chunks
+        assert all(data != b"host secret" for data in cp.blobs.values())
+
+    asyncio.run(go())
+    assert sorted(p.name for p in outside.iterdir()) == ["shadow"]

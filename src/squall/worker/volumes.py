@@ -88,6 +88,36 @@ class MountedVolume:
         return repr(self.name or self.volume_id)
 
 
+_NOFOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _parent_fd(root: pathlib.Path, rel: str, create: bool) -> tuple[int, str]:
+    """An fd of rel's parent directory under root, and rel's last name, reached without
+    following a symlink anywhere: the container owns the tree and may plant symlinks to the
+    host's files in it, and the worker (root) must never write or read through them. With
+    create, missing parents are made and a symlink or file where a parent must be is replaced."""
+    parts = rel.split("/")
+    fd = os.open(root, _NOFOLLOW_DIR)
+    try:
+        for part in parts[:-1]:
+            try:
+                nxt = os.open(part, _NOFOLLOW_DIR, dir_fd=fd)
+            except (FileNotFoundError, NotADirectoryError, OSError) as exc:
+                if not create or (isinstance(exc, OSError) and exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)):
+                    raise
+                with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                    os.unlink(part, dir_fd=fd)
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                nxt = os.open(part, _NOFOLLOW_DIR, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, parts[-1]
+
+
 def _socket_path(wanted: pathlib.Path) -> pathlib.Path:
     """`wanted`, or a short stand-in under the temp dir when it is too long for a unix socket
     (108 bytes on Linux), named by a hash of `wanted` so several workers never share one."""
@@ -107,9 +137,15 @@ def _content_key(chunks) -> str:
 
 
 def clone_file(src: pathlib.Path, dst: pathlib.Path) -> None:
-    """dst becomes a copy of src that shares nothing writable with it: a reflink where the
-    filesystem has them, else an in-kernel copy (copy_file_range), else a plain one."""
-    with open(src, "rb") as fsrc, open(dst, "wb") as fdst:
+    with open(dst, "wb") as fdst:
+        clone_into(src, fdst)
+
+
+def clone_into(src: pathlib.Path, fdst) -> None:
+    """fdst (an open, empty file) becomes a copy of src that shares nothing writable with it:
+    a reflink where the filesystem has them, else an in-kernel copy (copy_file_range), else a
+    plain one."""
+    with open(src, "rb") as fsrc:
         try:
             fcntl.ioctl(fdst.fileno(), FICLONE, fsrc.fileno())
             return
@@ -327,39 +363,75 @@ class VolumeMounts:
             self._place(mv, e, files.get(e.path))
 
     def _place(self, mv: MountedVolume, e: vpb.VolumeEntry, cached: pathlib.Path | None) -> None:
-        """Put one entry at its path (replacing what is there, atomically for files) and record it."""
-        dst = mv.host_dir / e.path
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if e.kind == vm.DIRECTORY:
-            if dst.is_symlink() or (dst.exists() and not dst.is_dir()):
-                dst.unlink()
-            dst.mkdir(exist_ok=True)
-            os.chmod(dst, e.mode or 0o755)
-        else:
-            if dst.is_dir() and not dst.is_symlink():
-                shutil.rmtree(dst)
-            tmp = dst.with_name(f".squall-{uuid.uuid4().hex[:8]}")
-            if e.kind == vm.SYMLINK:
-                os.symlink(e.link_target, tmp)
-            elif mv.read_only:
-                os.link(cached, tmp)
+        """Put one entry at its path (replacing what is there, atomically for files) and record
+        it; every step is relative to a directory fd, so no symlink in the copy is followed."""
+        pfd, name = _parent_fd(mv.host_dir, e.path, create=True)
+        try:
+            try:
+                old = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+            except FileNotFoundError:
+                old = None
+            if e.kind == vm.DIRECTORY:
+                if old is not None and not stat.S_ISDIR(old.st_mode):
+                    os.unlink(name, dir_fd=pfd)
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, 0o755, dir_fd=pfd)
+                dfd = os.open(name, _NOFOLLOW_DIR, dir_fd=pfd)
+                try:
+                    os.fchmod(dfd, e.mode or 0o755)
+                finally:
+                    os.close(dfd)
             else:
-                clone_file(cached, tmp)
-                os.chmod(tmp, e.mode or 0o644)
-                os.utime(tmp, (e.mtime, e.mtime))
-            os.replace(tmp, dst)
-        st = os.lstat(dst)
+                if old is not None and stat.S_ISDIR(old.st_mode):
+                    shutil.rmtree(name, dir_fd=pfd)
+                tmp = f".squall-{uuid.uuid4().hex[:8]}"
+                if e.kind == vm.SYMLINK:
+                    os.symlink(e.link_target, tmp, dir_fd=pfd)
+                elif mv.read_only:
+                    os.link(cached, tmp, dst_dir_fd=pfd)
+                else:
+                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, e.mode or 0o644, dir_fd=pfd)
+                    with open(fd, "wb") as fdst:
+                        clone_into(cached, fdst)
+                        os.fchmod(fdst.fileno(), e.mode or 0o644)
+                        os.utime(fdst.fileno(), (e.mtime, e.mtime))
+                os.replace(tmp, name, src_dir_fd=pfd, dst_dir_fd=pfd)
+            st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+        finally:
+            os.close(pfd)
         mv.local[e.path] = _Local(e, st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode))
 
     def _remove(self, mv: MountedVolume, path: str) -> None:
-        dst = mv.host_dir / path
-        if dst.is_dir() and not dst.is_symlink():
-            shutil.rmtree(dst, ignore_errors=True)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                dst.unlink()
+        try:
+            pfd, name = _parent_fd(mv.host_dir, path, create=False)
+        except OSError:
+            pfd = None  # a parent is gone (or is no longer a directory): nothing of ours is left there
+        if pfd is not None:
+            try:
+                st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    shutil.rmtree(name, dir_fd=pfd, ignore_errors=True)
+                else:
+                    os.unlink(name, dir_fd=pfd)
+            except FileNotFoundError:
+                pass
+            finally:
+                os.close(pfd)
         for p in [p for p in mv.local if vm.under(p, path)]:
             del mv.local[p]
+
+    def _open_file(self, mv: MountedVolume, rel: str):
+        """A file of the copy opened for reading, refusing symlinks anywhere on its path."""
+        pfd, name = _parent_fd(mv.host_dir, rel, create=False)
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
+        finally:
+            os.close(pfd)
+        f = open(fd, "rb")
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            f.close()
+            raise OSError(errno.EINVAL, f"{rel} is no longer a regular file")
+        return f
 
     # -- bucket mounts -------------------------------------------------------------------------
     def _bucket_tree(self, vmount, secret_env: dict[str, str], host_dir: pathlib.Path) -> None:
@@ -404,15 +476,18 @@ class VolumeMounts:
 
     # -- commit and reload ---------------------------------------------------------------------
     def _scan(self, mv: MountedVolume) -> dict[str, tuple[int, os.stat_result, str]]:
-        """Every path in the copy: (kind, lstat, symlink target)."""
+        """Every path in the copy: (kind, lstat, symlink target). fwalk: by directory fds, never
+        through a symlink, whatever the container does to the tree meanwhile."""
         out = {}
-        for dirpath, dirnames, filenames in os.walk(mv.host_dir):
+        for dirpath, dirnames, filenames, dirfd in os.fwalk(mv.host_dir):
             for name in dirnames + filenames:
-                full = os.path.join(dirpath, name)
-                rel = os.path.relpath(full, mv.host_dir).replace(os.sep, "/")
-                st = os.lstat(full)
+                rel = os.path.relpath(os.path.join(dirpath, name), mv.host_dir).replace(os.sep, "/")
+                try:
+                    st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
                 if stat.S_ISLNK(st.st_mode):
-                    out[rel] = (vm.SYMLINK, st, os.readlink(full))
+                    out[rel] = (vm.SYMLINK, st, os.readlink(name, dir_fd=dirfd))
                 elif stat.S_ISDIR(st.st_mode):
                     out[rel] = (vm.DIRECTORY, st, "")
                 elif stat.S_ISREG(st.st_mode):
@@ -424,7 +499,7 @@ class VolumeMounts:
         if resp.missing:
             await self.stub.BlobUpload(_parts(data, digest), metadata=self._md(), timeout=600)
 
-    async def _upload_file(self, full: pathlib.Path) -> list[str]:
+    async def _upload_file(self, mv: MountedVolume, rel: str) -> list[str]:
         """Hash a file in pieces and upload the pieces the blob store lacks (PARALLEL at a time,
         reading ahead while they travel); returns the digests. The pieces, exactly as hashed,
         also go into this worker's cache, so the next mount or reload here copies locally."""
@@ -440,7 +515,7 @@ class VolumeMounts:
             return hashlib.sha256(data).hexdigest(), data
 
         try:
-            with open(full, "rb") as f, open(tmp, "wb") as out:
+            with self._open_file(mv, rel) as f, open(tmp, "wb") as out:
                 while piece := await asyncio.to_thread(read_piece, f, out):
                     chunks.append(piece[0])
                     if len(inflight) >= PARALLEL:
@@ -476,7 +551,7 @@ class VolumeMounts:
             def read_all(batch=batch):
                 out = []
                 for e in batch:
-                    with open(mv.host_dir / e.path, "rb") as f:
+                    with self._open_file(mv, e.path) as f:
                         data = f.read(vm.CHUNK_SIZE + 1)
                     out.append(data)
                 return out
@@ -485,7 +560,7 @@ class VolumeMounts:
             digests = [hashlib.sha256(d).hexdigest() if len(d) <= vm.CHUNK_SIZE else "" for d in datas]
             for e, data, digest in zip(batch, datas, digests):
                 if not digest:  # it grew past one piece since the scan: stream it
-                    e.chunks.extend(await self._upload_file(mv.host_dir / e.path))
+                    e.chunks.extend(await self._upload_file(mv, e.path))
                     continue
                 e.size = len(data)
                 if data:
@@ -532,7 +607,7 @@ class VolumeMounts:
         await self._upload_small(mv, small)
         for e in puts:
             if e.kind == vm.FILE and e.size > vm.CHUNK_SIZE:
-                e.chunks.extend(await self._upload_file(mv.host_dir / e.path))
+                e.chunks.extend(await self._upload_file(mv, e.path))
         gone = [p for p in mv.local if p not in current]
         removes = [p for p in gone if not any(vm.under(p, q) and p != q for q in gone)]  # the topmost of each removed tree
         if not puts and not removes:
