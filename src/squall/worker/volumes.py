@@ -190,6 +190,8 @@ class VolumeMounts:
         """Serve the VolumeAgent; `channel` reaches the control plane's VolumeService."""
         self.stub = volume_pb2_grpc.VolumeServiceStub(channel)
         self.cache.mkdir(parents=True, exist_ok=True)
+        # copies a previous worker process left (its containers were killed as orphans before this)
+        await asyncio.to_thread(shutil.rmtree, self.root / "mounts", True)
         (self.root / "mounts").mkdir(parents=True, exist_ok=True)
         self.socket_path.parent.mkdir(parents=True, exist_ok=True)
         self.socket_path.unlink(missing_ok=True)
