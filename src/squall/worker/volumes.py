@@ -172,6 +172,7 @@ class VolumeMounts:
     def __init__(self, home: pathlib.Path, worker_id: str, token: str):
         self.root = home / "volumes"
         self.cache = self.root / "files"
+        self.mounts_dir = self.root / "mounts" / worker_id  # this worker's copies (several workers may share a home)
         self.socket_path = _socket_path(home / "run" / f"{worker_id}-volumes.sock")
         self.token = token
         self.mounts: dict[str, list[MountedVolume]] = {}  # container id -> its volumes
@@ -191,8 +192,8 @@ class VolumeMounts:
         self.stub = volume_pb2_grpc.VolumeServiceStub(channel)
         self.cache.mkdir(parents=True, exist_ok=True)
         # copies a previous worker process left (its containers were killed as orphans before this)
-        await asyncio.to_thread(shutil.rmtree, self.root / "mounts", True)
-        (self.root / "mounts").mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(shutil.rmtree, self.mounts_dir, True)
+        self.mounts_dir.mkdir(parents=True, exist_ok=True)
         self.socket_path.parent.mkdir(parents=True, exist_ok=True)
         self.socket_path.unlink(missing_ok=True)
         server = grpc.aio.server(options=config.grpc_options())
@@ -232,7 +233,7 @@ class VolumeMounts:
     async def _attach(self, start, spec: ContainerSpec, mounted: list[MountedVolume]) -> None:
         cid = start.container_id
         for vmount in start.definition.volumes:
-            host_dir = self.root / "mounts" / cid / uuid.uuid4().hex[:8]
+            host_dir = self.mounts_dir / cid / uuid.uuid4().hex[:8]
             host_dir.mkdir(parents=True)
             mv = MountedVolume(vmount.volume_id, vmount.name, vmount.path, host_dir, vmount.read_only or bool(vmount.bucket_name))
             mounted.append(mv)
@@ -263,7 +264,7 @@ class VolumeMounts:
             elif not mv.read_only and log_line and exit_code is not None:
                 log_line(f"volume {mv.label()} at {mv.path}: changes not committed, the container failed (exit code {exit_code})")
         if mounted:
-            await asyncio.to_thread(shutil.rmtree, self.root / "mounts" / cid, True)
+            await asyncio.to_thread(shutil.rmtree, self.mounts_dir / cid, True)
             if not self._busy:
                 await asyncio.to_thread(self.prune_cache)
 
