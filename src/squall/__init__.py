@@ -19,6 +19,7 @@ _EXPORTS = {
     "Queue": "squall.sdk.queue",
     "Retries": "squall.sdk.retries",
     "Secret": "squall.sdk.secret",
+    "Sandbox": "squall.sdk.sandbox",
     "enter": "squall.sdk.partial",
     "exit": "squall.sdk.partial",
     "method": "squall.sdk.partial",

@@ -10,13 +10,15 @@ import signal
 import grpc
 
 from squall import config
-from squall._proto.squall.v1 import api_pb2_grpc, container_pb2_grpc, storage_pb2_grpc, worker_pb2_grpc
+from squall._proto.squall.v1 import api_pb2_grpc, container_pb2_grpc, sandbox_pb2_grpc, storage_pb2_grpc, worker_pb2_grpc
 from squall.server.api.container import ContainerServicer
+from squall.server.api.sandbox import SandboxAgentServicer, SandboxServicer
 from squall.server.api.sdk import ApiServicer
 from squall.server.api.storage import StorageServicer
 from squall.server.api.worker import WorkerServicer
 from squall.server.auth import TokenInterceptor, load_or_create_token
 from squall.server.control import ControlPlane
+from squall.server.sandboxes import SandboxManager
 from squall.server.state.store import Store
 from squall.storage.blobs import LocalBlobStore
 
@@ -34,6 +36,8 @@ class Server:
     async def start(self) -> int:
         self.store = Store(self.db_url)
         self.cp = ControlPlane(self.store)
+        self.cp.sandboxes = SandboxManager(self.cp)
+        self.cp.sandboxes.recover()
         self.cp.recover()
         self.cp.start()
         blobs = LocalBlobStore(self.home / "blobs")
@@ -42,6 +46,8 @@ class Server:
         worker_pb2_grpc.add_WorkerServiceServicer_to_server(WorkerServicer(self.cp, blobs), self.grpc)
         container_pb2_grpc.add_ContainerServiceServicer_to_server(ContainerServicer(self.cp), self.grpc)
         storage_pb2_grpc.add_StorageServiceServicer_to_server(StorageServicer(self.store), self.grpc)
+        sandbox_pb2_grpc.add_SandboxServiceServicer_to_server(SandboxServicer(self.cp.sandboxes), self.grpc)
+        sandbox_pb2_grpc.add_SandboxAgentServiceServicer_to_server(SandboxAgentServicer(self.cp.sandboxes), self.grpc)
         self.port = self.grpc.add_insecure_port(f"{self.host}:{self.port}")
         await self.grpc.start()
         log.info("control plane listening on %s:%d (state: %s)", self.host, self.port, self.db_url)

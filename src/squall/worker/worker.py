@@ -121,6 +121,10 @@ class Worker:
             kind = command.WhichOneof("command")
             if kind == "start":
                 self._spawn(self._run_container(command.start))
+            elif kind == "start_sandbox":
+                from squall.worker.sandbox import run_sandbox
+
+                self._spawn(run_sandbox(self, command.start_sandbox))
             elif kind == "stop":
                 c = self.containers.get(command.stop.container_id)
                 if c is not None:

@@ -1,0 +1,334 @@
+"""The supervisor inside a sandbox.
+
+It connects to the control plane through the worker's unix socket with the sandbox's one-time
+token (which it removes from its environment first, so no child ever sees it) and holds one
+bidirectional stream: the server pushes exec, stdin, kill and file requests; the supervisor
+streams outputs and exit codes back. The user's processes are its children, each in a session
+of its own, so a timeout or a runaway process tree can be killed as a whole.
+
+Containment it adds on top of the runtime's cgroups: gVisor's pids cgroup counts the sandbox's
+host threads, not the processes inside it, so a watchdog counts the processes in the sandbox and
+kills the session that pushes them past the limit (a fork bomb), telling the caller why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import shutil
+import signal
+import stat as stat_mod
+import sys
+import time
+
+import grpc
+
+from squall import config
+from squall._proto.squall.v1 import sandbox_pb2 as sb_pb
+from squall._proto.squall.v1 import sandbox_pb2_grpc
+
+MAIN = ""  # the exec id of the main command
+READ_CHUNK = 64 * 1024
+WATCHDOG_S = 0.02  # while user processes run
+IDLE_WATCHDOG_S = 0.5
+PR_SET_DUMPABLE = 4
+# Variables only the supervisor needs: never passed on to the user's processes.
+INTERNAL_ENV = ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", config.ENV_CONTAINER_SERVER, config.ENV_SANDBOX_TOKEN)
+
+
+def _no_dumps() -> None:
+    """Make the supervisor non-dumpable: without CAP_SYS_PTRACE (which sandboxes lack) no other
+    process may read its memory or /proc/<pid>/environ, even as root."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+class Proc:
+    def __init__(self, exec_id: str, proc: asyncio.subprocess.Process, timeout_s: float):
+        self.exec_id = exec_id
+        self.proc = proc
+        self.timeout_s = timeout_s
+        self.deadline = time.monotonic() + timeout_s if timeout_s > 0 else None
+        self.kill_reason = ""
+        self.pumps: list[asyncio.Task] = []
+
+
+class Supervisor:
+    def __init__(self) -> None:
+        self.target = os.environ[config.ENV_CONTAINER_SERVER]
+        self.token = os.environ.pop(config.ENV_SANDBOX_TOKEN, "")
+        self.base_env = {k: v for k, v in os.environ.items() if k not in INTERNAL_ENV}
+        for k in INTERNAL_ENV:
+            os.environ.pop(k, None)
+        self.env: dict[str, str] = dict(self.base_env)
+        self.workdir = "/"
+        self.pids_limit = 0
+        self.procs: dict[str, Proc] = {}
+        self.outbox: asyncio.Queue[sb_pb.AgentEvent] = asyncio.Queue()
+        self.main_exit: asyncio.Future | None = None
+
+    # -- the stream --------------------------------------------------------------------------
+    async def run(self) -> int:
+        self.loop = asyncio.get_running_loop()
+        options = [*config.grpc_options(), ("grpc.enable_http_proxy", 0)]
+        async with grpc.aio.insecure_channel(self.target, options=options) as channel:
+            stub = sandbox_pb2_grpc.SandboxAgentServiceStub(channel)
+            call = stub.SandboxConnect(metadata=(("x-squall-sandbox-token", self.token),))
+            self.token = ""
+            self.outbox.put_nowait(sb_pb.AgentEvent(hello=sys.version.split()[0]))
+            writer = asyncio.create_task(self._write(call))
+            watchdog = asyncio.create_task(self._watchdog())
+            code = 0
+            try:
+                async for cmd in call:
+                    kind = cmd.WhichOneof("command")
+                    if kind == "init":
+                        await self._init(cmd.init)
+                    elif kind == "exec":
+                        await self._exec(cmd.exec)
+                    elif kind == "stdin":
+                        asyncio.create_task(self._stdin(cmd.stdin))
+                    elif kind == "kill":
+                        p = self.procs.get(cmd.kill.exec_id)
+                        if p is not None:
+                            self._kill(p, cmd.kill.reason or "killed on request")
+                    elif kind == "file":
+                        asyncio.create_task(self._file(cmd.file))
+                    if self.main_exit is not None and self.main_exit.done():
+                        break
+            except grpc.aio.AioRpcError as exc:
+                print(f"squall sandbox supervisor: lost the control plane: {exc.code().name}", file=sys.stderr)
+                code = 1
+            if self.main_exit is not None and self.main_exit.done():
+                code = self.main_exit.result()
+            # Let the last events (the main command's exit) reach the server.
+            await self.outbox.join() if not writer.done() else None
+            watchdog.cancel()
+            writer.cancel()
+            call.cancel()
+            for p in list(self.procs.values()):
+                self._kill(p, "the sandbox stopped")
+            return code
+
+    async def _write(self, call) -> None:
+        while True:
+            ev = await self.outbox.get()
+            try:
+                await call.write(ev)
+            finally:
+                self.outbox.task_done()
+            if ev.WhichOneof("event") == "exited" and ev.exited.exec_id == MAIN:
+                await call.done_writing()
+                return
+
+    def _send(self, **kw) -> None:
+        self.outbox.put_nowait(sb_pb.AgentEvent(**kw))
+
+    # -- processes ---------------------------------------------------------------------------
+    async def _init(self, init: sb_pb.AgentInit) -> None:
+        self.env = {**self.base_env, **dict(init.env)}
+        self.workdir = init.workdir or "/"
+        self.pids_limit = init.pids_limit
+        if init.command:
+            self.main_exit = self.loop.create_future()
+            await self._exec(sb_pb.AgentExec(exec_id=MAIN, argv=list(init.command), workdir=self.workdir))
+
+    async def _exec(self, req: sb_pb.AgentExec) -> None:
+        env = {**self.env, **dict(req.env)}
+        cwd = req.workdir or self.workdir
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *req.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                cwd=cwd, env=env, start_new_session=True,
+            )
+        except (OSError, ValueError) as exc:
+            why = f"cannot start {req.argv[0] if req.argv else '(no command)'!r}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
+            if isinstance(exc, OSError) and exc.filename and exc.filename == cwd:
+                why = f"workdir {cwd!r} does not exist in the sandbox"
+            self._send(output=sb_pb.AgentOutput(exec_id=req.exec_id, fd=2, data=(why + "\n").encode()))
+            self._exited(req.exec_id, 127 if isinstance(exc, FileNotFoundError) else 126, why)
+            return
+        p = Proc(req.exec_id, proc, req.timeout_s)
+        self.procs[req.exec_id] = p
+        _children.add(proc.pid)
+        self._send(started=req.exec_id)
+        p.pumps = [asyncio.create_task(self._pump(p, 1, proc.stdout)), asyncio.create_task(self._pump(p, 2, proc.stderr))]
+        asyncio.create_task(self._reap(p))
+
+    async def _pump(self, p: Proc, fd: int, reader: asyncio.StreamReader) -> None:
+        while data := await reader.read(READ_CHUNK):
+            self._send(output=sb_pb.AgentOutput(exec_id=p.exec_id, fd=fd, data=data))
+
+    async def _reap(self, p: Proc) -> None:
+        code = await p.proc.wait()
+        # Output still in the pipes comes before the exit; a background child that keeps a pipe
+        # open does not hold the exit back for long.
+        await asyncio.wait(p.pumps, timeout=1.0)
+        self.procs.pop(p.exec_id, None)
+        _children.discard(p.proc.pid)
+        self._exited(p.exec_id, code, p.kill_reason)
+
+    def _exited(self, exec_id: str, code: int, reason: str) -> None:
+        self._send(exited=sb_pb.AgentExited(exec_id=exec_id, returncode=code, reason=reason))
+        if exec_id == MAIN and self.main_exit is not None and not self.main_exit.done():
+            self.main_exit.set_result(code if code >= 0 else 128 - code)
+
+    def _kill(self, p: Proc, reason: str) -> None:
+        if not p.kill_reason:
+            p.kill_reason = reason
+        _kill_session(p.proc.pid)
+
+    async def _stdin(self, req: sb_pb.AgentStdin) -> None:
+        p = self.procs.get(req.exec_id)
+        if p is not None and p.proc.stdin is not None:
+            try:
+                if req.data:
+                    p.proc.stdin.write(req.data)
+                    await p.proc.stdin.drain()
+                if req.eof:
+                    p.proc.stdin.close()
+            except (ConnectionError, BrokenPipeError):
+                pass  # the process closed its stdin or is gone
+        if req.req:
+            self._send(stdin_ack=sb_pb.AgentStdinAck(exec_id=req.exec_id, req=req.req))
+
+    async def _watchdog(self) -> None:
+        """Exec timeouts, and the process limit (see the module docstring)."""
+        while True:
+            await asyncio.sleep(WATCHDOG_S if self.procs else IDLE_WATCHDOG_S)
+            now = time.monotonic()
+            for p in list(self.procs.values()):
+                if p.deadline is not None and now >= p.deadline and not p.kill_reason:
+                    self._kill(p, f"timed out: the exec ran past its timeout of {p.timeout_s:g} s and was killed")
+            sessions = _sessions()  # also reaps orphans
+            if self.pids_limit and self.procs:
+                if sum(len(v) for v in sessions.values()) > self.pids_limit:
+                    by_leader = {p.proc.pid: p for p in self.procs.values()}
+                    worst = max(sessions, key=lambda s: len(sessions[s]))
+                    p = by_leader.get(worst)
+                    why = f"killed: its processes went past the sandbox's limit of {self.pids_limit} processes (a fork bomb?)"
+                    if p is not None:
+                        self._kill(p, why)
+                    else:
+                        _kill_session(worst)
+
+    # -- files -------------------------------------------------------------------------------
+    async def _file(self, req: sb_pb.AgentFileRequest) -> None:
+        try:
+            reply = await asyncio.to_thread(self._file_op, req)
+        except FileNotFoundError as exc:
+            reply = sb_pb.AgentFileReply(error=f"{exc.filename or req.path}: no such file or directory", error_kind="not_found")
+        except (IsADirectoryError, NotADirectoryError, FileExistsError, PermissionError, OSError, ValueError) as exc:
+            text = f"{getattr(exc, 'filename', None) or req.path}: {exc.strerror}" if isinstance(exc, OSError) and exc.strerror else str(exc)
+            reply = sb_pb.AgentFileReply(error=text, error_kind="invalid")
+        reply.req = req.req
+        self._send(file=reply)
+
+    def _path(self, path: str) -> str:
+        if not path:
+            raise ValueError("a path is needed")
+        return path if path.startswith("/") else os.path.join(self.workdir, path)
+
+    def _file_op(self, req: sb_pb.AgentFileRequest) -> sb_pb.AgentFileReply:
+        path = self._path(req.path)
+        op = req.op
+        if op == "read":
+            with open(path, "rb") as f:
+                f.seek(req.offset)
+                return sb_pb.AgentFileReply(data=f.read(req.length))
+        if op == "write":
+            if req.offset == 0:
+                with open(path, "wb") as f:
+                    f.write(req.data)
+            else:
+                with open(path, "r+b") as f:
+                    f.seek(req.offset)
+                    f.write(req.data)
+            return sb_pb.AgentFileReply()
+        if op == "list":
+            entries = []
+            with os.scandir(path) as it:
+                for e in sorted(it, key=lambda e: e.name):
+                    st = e.stat(follow_symlinks=False)
+                    entries.append(_entry(os.path.join(path, e.name), st))
+            return sb_pb.AgentFileReply(entries=entries)
+        if op == "mkdir":
+            if req.recursive:
+                os.makedirs(path, exist_ok=True)
+            else:
+                os.mkdir(path)
+            return sb_pb.AgentFileReply()
+        if op == "remove":
+            if os.path.isdir(path) and not os.path.islink(path):
+                if req.recursive:
+                    shutil.rmtree(path)
+                else:
+                    os.rmdir(path)
+            else:
+                os.unlink(path)
+            return sb_pb.AgentFileReply()
+        if op == "stat":
+            return sb_pb.AgentFileReply(stat=_entry(path, os.stat(path)))
+        raise ValueError(f"unknown file operation {op!r}")
+
+
+def _entry(path: str, st: os.stat_result) -> sb_pb.FileEntry:
+    return sb_pb.FileEntry(path=path, is_dir=stat_mod.S_ISDIR(st.st_mode), size=st.st_size, mtime=st.st_mtime, mode=stat_mod.S_IMODE(st.st_mode))
+
+
+def _sessions() -> dict[int, list[int]]:
+    """Session id -> the live pids in it, for every process in the sandbox but the supervisor.
+    Orphans that ended and were handed to the supervisor (the sandbox's init) are reaped here."""
+    me = os.getpid()
+    out: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if len(fields) <= 4:
+            continue
+        if fields[0] == "Z":
+            if int(fields[1]) == me and int(name) not in _children:
+                try:
+                    os.waitpid(int(name), os.WNOHANG)
+                except ChildProcessError:
+                    pass
+            continue
+        out.setdefault(int(fields[3]), []).append(int(name))
+    return out
+
+
+_children: set[int] = set()  # pids asyncio waits for; never reaped by _sessions
+
+
+def _kill_session(sid: int) -> None:
+    """SIGKILL every process of the session led by `sid`, including ones that left its group."""
+    for _ in range(100):
+        try:
+            os.killpg(sid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        left = _sessions().get(sid, [])
+        if not left:
+            return
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def main() -> None:
+    _no_dumps()
+    # Reap orphans: the supervisor is the sandbox's init.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
+    code = asyncio.run(Supervisor().run())
+    sys.stdout.flush()
+    os._exit(code)
