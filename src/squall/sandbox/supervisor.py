@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import stat as stat_mod
+import subprocess
 import sys
 import time
 
@@ -47,13 +48,19 @@ def _no_dumps() -> None:
 
 
 class Proc:
-    def __init__(self, exec_id: str, proc: asyncio.subprocess.Process, timeout_s: float):
+    """One user process: its pipes are read by the event loop, its exit comes from the SIGCHLD reaper."""
+
+    def __init__(self, exec_id: str, popen: subprocess.Popen, timeout_s: float, loop: asyncio.AbstractEventLoop):
         self.exec_id = exec_id
-        self.proc = proc
+        self.pid = popen.pid
+        self.popen = popen
         self.timeout_s = timeout_s
         self.deadline = time.monotonic() + timeout_s if timeout_s > 0 else None
         self.kill_reason = ""
-        self.pumps: list[asyncio.Task] = []
+        self.exit: asyncio.Future = loop.create_future()
+        self.pipes_closed: list[asyncio.Future] = [loop.create_future(), loop.create_future()]
+        self.stdin: asyncio.StreamWriter | None = None
+        self.reported: asyncio.Future = loop.create_future()  # its exit was sent
 
 
 class Supervisor:
@@ -67,12 +74,14 @@ class Supervisor:
         self.workdir = "/"
         self.pids_limit = 0
         self.procs: dict[str, Proc] = {}
+        self.by_pid: dict[int, Proc] = {}
         self.outbox: asyncio.Queue[sb_pb.AgentEvent] = asyncio.Queue()
         self.main_exit: asyncio.Future | None = None
 
     # -- the stream --------------------------------------------------------------------------
     async def run(self) -> int:
         self.loop = asyncio.get_running_loop()
+        self.loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
         options = [*config.grpc_options(), ("grpc.enable_http_proxy", 0)]
         async with grpc.aio.insecure_channel(self.target, options=options) as channel:
             stub = sandbox_pb2_grpc.SandboxAgentServiceStub(channel)
@@ -140,36 +149,74 @@ class Supervisor:
         env = {**self.env, **dict(req.env)}
         cwd = req.workdir or self.workdir
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *req.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                cwd=cwd, env=env, start_new_session=True,
-            )
-        except (OSError, ValueError) as exc:
+            # Popen (vfork + exec) is the cheapest start under gVisor; exits come from the SIGCHLD reaper.
+            popen = subprocess.Popen(list(req.argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
+                                     start_new_session=True)
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
             why = f"cannot start {req.argv[0] if req.argv else '(no command)'!r}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
             if isinstance(exc, OSError) and exc.filename and exc.filename == cwd:
                 why = f"workdir {cwd!r} does not exist in the sandbox"
             self._send(output=sb_pb.AgentOutput(exec_id=req.exec_id, fd=2, data=(why + "\n").encode()))
             self._exited(req.exec_id, 127 if isinstance(exc, FileNotFoundError) else 126, why)
             return
-        p = Proc(req.exec_id, proc, req.timeout_s)
+        p = Proc(req.exec_id, popen, req.timeout_s, self.loop)
         self.procs[req.exec_id] = p
-        _children.add(proc.pid)
+        self.by_pid[p.pid] = p
         self._send(started=req.exec_id)
-        p.pumps = [asyncio.create_task(self._pump(p, 1, proc.stdout)), asyncio.create_task(self._pump(p, 2, proc.stderr))]
+        for fd_num, pipe in ((1, popen.stdout), (2, popen.stderr)):
+            fd = pipe.fileno()
+            os.set_blocking(fd, False)
+            self.loop.add_reader(fd, self._readable, p, fd_num, pipe)
+        transport, protocol = await self.loop.connect_write_pipe(lambda: _WriteProtocol(self.loop), popen.stdin)
+        p.stdin = asyncio.StreamWriter(transport, protocol, None, self.loop)
         asyncio.create_task(self._reap(p))
 
-    async def _pump(self, p: Proc, fd: int, reader: asyncio.StreamReader) -> None:
-        while data := await reader.read(READ_CHUNK):
-            self._send(output=sb_pb.AgentOutput(exec_id=p.exec_id, fd=fd, data=data))
+    def _readable(self, p: Proc, fd_num: int, pipe) -> None:
+        fd = pipe.fileno()
+        try:
+            data = os.read(fd, READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self._send(output=sb_pb.AgentOutput(exec_id=p.exec_id, fd=fd_num, data=data))
+            return
+        self.loop.remove_reader(fd)
+        pipe.close()
+        p.pipes_closed[fd_num - 1].set_result(None)
+
+    def _on_sigchld(self) -> None:
+        """Reap every ended child: ours, and orphans handed to the supervisor (the sandbox's init)."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            p = self.by_pid.pop(pid, None)
+            if p is not None and not p.exit.done():
+                p.popen.returncode = code = os.waitstatus_to_exitcode(status)
+                p.exit.set_result(code)
 
     async def _reap(self, p: Proc) -> None:
-        code = await p.proc.wait()
+        code = await p.exit
         # Output still in the pipes comes before the exit; a background child that keeps a pipe
         # open does not hold the exit back for long.
-        await asyncio.wait(p.pumps, timeout=1.0)
+        await asyncio.wait(p.pipes_closed, timeout=1.0)
+        if p.stdin is not None:
+            p.stdin.close()
         self.procs.pop(p.exec_id, None)
-        _children.discard(p.proc.pid)
+        if p.exec_id == MAIN and self.procs:
+            # The sandbox ends with its main command: other processes are stopped, and report
+            # how they ended before the main command's exit closes the stream.
+            others = list(self.procs.values())
+            for q in others:
+                self._kill(q, "the sandbox's main command exited")
+            await asyncio.wait([q.reported for q in others], timeout=2.0)
         self._exited(p.exec_id, code, p.kill_reason)
+        p.reported.set_result(None)
 
     def _exited(self, exec_id: str, code: int, reason: str) -> None:
         self._send(exited=sb_pb.AgentExited(exec_id=exec_id, returncode=code, reason=reason))
@@ -179,18 +226,18 @@ class Supervisor:
     def _kill(self, p: Proc, reason: str) -> None:
         if not p.kill_reason:
             p.kill_reason = reason
-        _kill_session(p.proc.pid)
+        _kill_session(p.pid)
 
     async def _stdin(self, req: sb_pb.AgentStdin) -> None:
         p = self.procs.get(req.exec_id)
-        if p is not None and p.proc.stdin is not None:
+        if p is not None and p.stdin is not None:
             try:
                 if req.data:
-                    p.proc.stdin.write(req.data)
-                    await p.proc.stdin.drain()
+                    p.stdin.write(req.data)
+                    await p.stdin.drain()
                 if req.eof:
-                    p.proc.stdin.close()
-            except (ConnectionError, BrokenPipeError):
+                    p.stdin.close()
+            except (ConnectionError, BrokenPipeError, RuntimeError):
                 pass  # the process closed its stdin or is gone
         if req.req:
             self._send(stdin_ack=sb_pb.AgentStdinAck(exec_id=req.exec_id, req=req.req))
@@ -203,10 +250,10 @@ class Supervisor:
             for p in list(self.procs.values()):
                 if p.deadline is not None and now >= p.deadline and not p.kill_reason:
                     self._kill(p, f"timed out: the exec ran past its timeout of {p.timeout_s:g} s and was killed")
-            sessions = _sessions()  # also reaps orphans
             if self.pids_limit and self.procs:
+                sessions = _sessions()
                 if sum(len(v) for v in sessions.values()) > self.pids_limit:
-                    by_leader = {p.proc.pid: p for p in self.procs.values()}
+                    by_leader = {p.pid: p for p in self.procs.values()}
                     worst = max(sessions, key=lambda s: len(sessions[s]))
                     p = by_leader.get(worst)
                     why = f"killed: its processes went past the sandbox's limit of {self.pids_limit} processes (a fork bomb?)"
@@ -275,13 +322,16 @@ class Supervisor:
         raise ValueError(f"unknown file operation {op!r}")
 
 
+class _WriteProtocol(asyncio.streams.FlowControlMixin, asyncio.Protocol):
+    """The stdin pipe's protocol: lets StreamWriter.drain() wait for a full pipe to empty."""
+
+
 def _entry(path: str, st: os.stat_result) -> sb_pb.FileEntry:
     return sb_pb.FileEntry(path=path, is_dir=stat_mod.S_ISDIR(st.st_mode), size=st.st_size, mtime=st.st_mtime, mode=stat_mod.S_IMODE(st.st_mode))
 
 
 def _sessions() -> dict[int, list[int]]:
-    """Session id -> the live pids in it, for every process in the sandbox but the supervisor.
-    Orphans that ended and were handed to the supervisor (the sandbox's init) are reaped here."""
+    """Session id -> the live pids in it, for every process in the sandbox but the supervisor."""
     me = os.getpid()
     out: dict[int, list[int]] = {}
     for name in os.listdir("/proc"):
@@ -295,17 +345,9 @@ def _sessions() -> dict[int, list[int]]:
         if len(fields) <= 4:
             continue
         if fields[0] == "Z":
-            if int(fields[1]) == me and int(name) not in _children:
-                try:
-                    os.waitpid(int(name), os.WNOHANG)
-                except ChildProcessError:
-                    pass
             continue
         out.setdefault(int(fields[3]), []).append(int(name))
     return out
-
-
-_children: set[int] = set()  # pids asyncio waits for; never reaped by _sessions
 
 
 def _kill_session(sid: int) -> None:

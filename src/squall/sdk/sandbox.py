@@ -191,6 +191,18 @@ class StreamReader:
                 return None
             await self._event().wait()
 
+    async def _read_some(self) -> bytes | None:
+        """Whatever has arrived (waiting for something), or None at the end."""
+        self._ensure_started()
+        while not self._buf and not self._eof:
+            await self._event().wait()
+        if self._buf:
+            data, self._buf = bytes(self._buf), bytearray()
+            return data
+        if self._error is not None:
+            raise self._error
+        return None
+
     def __iter__(self) -> Iterator:
         while (line := run_sync(self._readline())) is not None:
             yield self._decode(line)
