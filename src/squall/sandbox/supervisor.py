@@ -14,8 +14,10 @@ kills the session that pushes them past the limit (a fork bomb), telling the cal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import os
+import resource
 import shutil
 import signal
 import stat as stat_mod
@@ -31,11 +33,32 @@ from squall._proto.squall.v1 import sandbox_pb2_grpc
 
 MAIN = ""  # the exec id of the main command
 READ_CHUNK = 64 * 1024
-WATCHDOG_S = 0.02  # while user processes run
+WATCHDOG_S = 0.01  # while user processes run
 IDLE_WATCHDOG_S = 0.5
+MEMORY_WATCH_S = 0.002  # while memory use is past half the limit
+MEMORY_USAGE = "/sys/fs/cgroup/memory/memory.usage_in_bytes"
+MEMORY_STAT = "/sys/fs/cgroup/memory/memory.stat"
+NPROC_HEADROOM = 64  # the supervisor's threads (gRPC, file I/O) under RLIMIT_NPROC
 PR_SET_DUMPABLE = 4
 # Variables only the supervisor needs: never passed on to the user's processes.
 INTERNAL_ENV = ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", config.ENV_CONTAINER_SERVER, config.ENV_SANDBOX_TOKEN)
+
+
+def _scrub_environ(name: str) -> None:
+    """Zero `name=...` in the process's original environment block, which /proc/<pid>/environ
+    shows to anyone who may read it (gVisor lets root read it despite PR_SET_DUMPABLE=0)."""
+    try:
+        libc = ctypes.CDLL(None)
+        environ = ctypes.POINTER(ctypes.c_char_p).in_dll(libc, "environ")
+    except (OSError, ValueError):
+        return
+    prefix = name.encode() + b"="
+    i = 0
+    while environ[i] is not None:
+        if environ[i].startswith(prefix):
+            address = ctypes.cast(environ, ctypes.POINTER(ctypes.c_void_p))[i]
+            ctypes.memset(address, 0, len(environ[i]))
+        i += 1
 
 
 def _no_dumps() -> None:
@@ -73,6 +96,9 @@ class Supervisor:
         self.env: dict[str, str] = dict(self.base_env)
         self.workdir = "/"
         self.pids_limit = 0
+        self.memory_limit = 0
+        self.memory_high = False
+        self.wake_watchdog = asyncio.Event()
         self.procs: dict[str, Proc] = {}
         self.by_pid: dict[int, Proc] = {}
         self.outbox: asyncio.Queue[sb_pb.AgentEvent] = asyncio.Queue()
@@ -141,6 +167,15 @@ class Supervisor:
         self.env = {**self.base_env, **dict(init.env)}
         self.workdir = init.workdir or "/"
         self.pids_limit = init.pids_limit
+        self.memory_limit = init.memory_limit_mb << 20
+        if self.pids_limit:
+            # gVisor counts every task of a uid against RLIMIT_NPROC, root's too (Linux exempts
+            # root; there runc's pids cgroup holds the line): the supervisor's own threads
+            # plus the user's processes. A fork bomb then stalls at the limit, where the
+            # watchdog finds and kills it.
+            limit = self.pids_limit + NPROC_HEADROOM
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
         if init.command:
             self.main_exit = self.loop.create_future()
             await self._exec(sb_pb.AgentExec(exec_id=MAIN, argv=list(init.command), workdir=self.workdir))
@@ -162,6 +197,7 @@ class Supervisor:
         p = Proc(req.exec_id, popen, req.timeout_s, self.loop)
         self.procs[req.exec_id] = p
         self.by_pid[p.pid] = p
+        self.wake_watchdog.set()
         self._send(started=req.exec_id)
         for fd_num, pipe in ((1, popen.stdout), (2, popen.stderr)):
             fd = pipe.fileno()
@@ -245,22 +281,52 @@ class Supervisor:
     async def _watchdog(self) -> None:
         """Exec timeouts, and the process limit (see the module docstring)."""
         while True:
-            await asyncio.sleep(WATCHDOG_S if self.procs else IDLE_WATCHDOG_S)
+            self.wake_watchdog.clear()
+            with contextlib.suppress(asyncio.TimeoutError):  # a new process wakes it at once
+                await asyncio.wait_for(self.wake_watchdog.wait(), (MEMORY_WATCH_S if self.memory_high else WATCHDOG_S) if self.procs else IDLE_WATCHDOG_S)
             now = time.monotonic()
             for p in list(self.procs.values()):
                 if p.deadline is not None and now >= p.deadline and not p.kill_reason:
                     self._kill(p, f"timed out: the exec ran past its timeout of {p.timeout_s:g} s and was killed")
-            if self.pids_limit and self.procs:
-                sessions = _sessions()
-                if sum(len(v) for v in sessions.values()) > self.pids_limit:
-                    by_leader = {p.pid: p for p in self.procs.values()}
-                    worst = max(sessions, key=lambda s: len(sessions[s]))
-                    p = by_leader.get(worst)
-                    why = f"killed: its processes went past the sandbox's limit of {self.pids_limit} processes (a fork bomb?)"
-                    if p is not None:
-                        self._kill(p, why)
-                    else:
-                        _kill_session(worst)
+            if self.pids_limit and self.procs and _count_processes() > self.pids_limit:
+                await self._contain()
+            if self.memory_limit and self.procs:
+                self._check_memory()
+
+    def _check_memory(self) -> None:
+        """Near the memory limit, kill the exec using the most memory, and say why: otherwise the
+        runtime's OOM kill would take the whole sandbox (gVisor) or end it without a reason."""
+        usage = _memory_usage()
+        self.memory_high = usage is not None and usage > self.memory_limit // 2
+        if usage is None or usage < self.memory_limit:
+            return
+        rss = {p: sum(_rss(pid) for pid in _sessions().get(p.pid, [p.pid])) for p in self.procs.values() if not p.kill_reason}
+        if rss:
+            victim = max(rss, key=rss.get)
+            self._kill(victim, f"out of memory (limit {self.memory_limit >> 20} MiB): it used {rss[victim] >> 20} MiB and was killed")
+
+    async def _contain(self) -> None:
+        """Too many processes: kill the session that has the most (a fork bomb), then check."""
+        why = f"killed: its processes went past the sandbox's limit of {self.pids_limit} processes (a fork bomb?)"
+        sessions = _sessions()
+        if not sessions:
+            return
+        worst = max(sessions, key=lambda sid: len(sessions[sid]))
+        by_leader = {p.pid: p for p in self.procs.values()}
+        p = by_leader.get(worst)
+        if p is not None and not p.kill_reason:
+            p.kill_reason = why
+        for _ in range(50):
+            _signal_group(worst)
+            if _count_processes() <= self.pids_limit // 2:
+                return
+            await asyncio.sleep(0.01)
+        # Still too many (the bomb escaped its session): stop every user process.
+        for q in self.procs.values():
+            if not q.kill_reason:
+                q.kill_reason = why
+        with contextlib.suppress(OSError):
+            os.kill(-1, signal.SIGKILL)  # every process but the supervisor itself
 
     # -- files -------------------------------------------------------------------------------
     async def _file(self, req: sb_pb.AgentFileRequest) -> None:
@@ -350,13 +416,46 @@ def _sessions() -> dict[int, list[int]]:
     return out
 
 
+def _memory_usage() -> int | None:
+    """The sandbox's memory use as its kernel counts it (gVisor's own cgroupfs); None where the
+    file does not describe this sandbox alone (runc: the kernel's OOM killer acts there)."""
+    try:
+        with open(MEMORY_USAGE) as f:
+            usage = int(f.read())
+    except (OSError, ValueError):
+        return None
+    try:  # page cache is reclaimed before anything is killed: it does not count
+        with open(MEMORY_STAT) as f:
+            for line in f:
+                key, _, value = line.partition(" ")
+                if key in ("total_cache", "cache"):
+                    return usage - int(value)
+    except (OSError, ValueError):
+        pass
+    return usage
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _count_processes() -> int:
+    return sum(1 for name in os.listdir("/proc") if name.isdigit()) - 1
+
+
+def _signal_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
 def _kill_session(sid: int) -> None:
     """SIGKILL every process of the session led by `sid`, including ones that left its group."""
-    for _ in range(100):
-        try:
-            os.killpg(sid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+    for _ in range(20):
+        _signal_group(sid)
         left = _sessions().get(sid, [])
         if not left:
             return
@@ -368,6 +467,7 @@ def _kill_session(sid: int) -> None:
 
 
 def main() -> None:
+    _scrub_environ(config.ENV_SANDBOX_TOKEN)
     _no_dumps()
     # Reap orphans: the supervisor is the sandbox's init.
     signal.signal(signal.SIGTERM, lambda *_: os._exit(143))

@@ -28,9 +28,16 @@ log = logging.getLogger("squall.worker")
 
 # Host threads gVisor's own kernel needs besides the sandbox's processes (its pids cgroup
 # counts threads); processes inside are capped by the supervisor's watchdog instead.
-GVISOR_THREAD_HEADROOM = 512
+GVISOR_THREAD_HEADROOM = 1024
 # The supervisor's own threads (gRPC, asyncio's child watchers) under runc's pids cgroup.
 SUPERVISOR_PIDS = 64
+
+
+def runtime_memory_limit_mb(limit_mb: int) -> int:
+    """The cgroup's limit sits above the sandbox's: the supervisor kills a process that takes the
+    sandbox past its own limit and says why, before the runtime's OOM kill (which would end the
+    whole sandbox under gVisor) or gVisor's refusal to map more memory."""
+    return limit_mb + max(64, limit_mb // 4)
 
 
 def sandbox_spec(worker: Worker, start: sb_pb.StartSandbox, runtime: Runtime) -> ContainerSpec:
@@ -56,7 +63,7 @@ def sandbox_spec(worker: Worker, start: sb_pb.StartSandbox, runtime: Runtime) ->
         pids = max(pids, GVISOR_THREAD_HEADROOM)
     return ContainerSpec(
         container_id=start.sandbox_id, rootfs=worker.rootfs, argv=["python3", "-s", "-m", "squall.sandbox"], env=env, mounts=mounts,
-        workdir="/", cpu_limit=start.cpu_limit, memory_limit_mb=start.memory_limit_mb, pids_limit=pids,
+        workdir="/", cpu_limit=start.cpu_limit, memory_limit_mb=runtime_memory_limit_mb(start.memory_limit_mb), pids_limit=pids,
         network=False,  # loopback only; egress (veth + NAT + CIDR allowlist) is wired when runtime networking lands
     )
 
