@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the host packages Squall's worker needs: runc, runsc (gVisor, 2024 build from
-# bookworm-backports), mmdebstrap (builds the debian_slim base image), iproute2 and iptables.
+# bookworm-backports), mmdebstrap (builds the debian_slim base image), iproute2, iptables,
+# skopeo and umoci (pull registry images without Docker), and for the registry tests
+# docker-registry (a local registry the tests start themselves) and apache2-utils (htpasswd).
 #
 # Idempotent and quick when everything is already there. Must run as root on Debian 12.
 # The backports source is derived from this machine's own Debian apt source, so whatever
@@ -8,7 +10,7 @@
 set -euo pipefail
 
 BACKPORTS_SOURCES=/etc/apt/sources.list.d/squall-backports.sources
-PACKAGES=(runc mmdebstrap iproute2 iptables)
+PACKAGES=(runc mmdebstrap iproute2 iptables skopeo umoci docker-registry apache2-utils)
 
 log() { printf 'install-system-deps: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -36,7 +38,7 @@ need_runsc=0
 runsc_is_recent || need_runsc=1
 
 if [[ ${#missing[@]} -eq 0 && $need_runsc -eq 0 ]]; then
-    log "all present: runc, runsc ($(runsc --version | head -n1)), mmdebstrap, iproute2, iptables"
+    log "all present: runsc ($(runsc --version | head -n1)), ${PACKAGES[*]}"
     exit 0
 fi
 

@@ -62,6 +62,11 @@ class DeserializationError(Error):
     pass
 
 
+class ImageBuildError(Error):
+    """An image did not build: the message names the step, the command, its exit code and the
+    last lines of its output."""
+
+
 class SerializationError(InvalidError):
     pass
 

@@ -8,6 +8,7 @@ import pytest
 
 from squall.runtime import RUNTIME_NAMES, get_runtime
 from squall.runtime.base import ContainerSpec, Mount
+from squall.runtime.network import NetworkPolicy
 from squall.runtime.oci import build_config
 from squall.runtime.rootfs import overlay_options
 
@@ -64,13 +65,41 @@ def test_no_network_gets_its_own_network_namespace():
     assert not [m for m in config["mounts"] if m["destination"] == "/etc/resolv.conf"]
 
 
-def test_network_shares_host_namespace_and_resolv_conf():
-    config = build_config(make_spec(network=True), cgroups_path="/x")
-    types = {ns["type"] for ns in config["linux"]["namespaces"]}
-    assert types == {"pid", "ipc", "uts", "mount"}
+@pytest.mark.parametrize("network", [True, NetworkPolicy(egress=True, cidr_allowlist=["192.0.2.0/24"])])
+def test_egress_joins_the_prepared_namespace_and_gets_resolv_conf(network):
+    config = build_config(make_spec(network=network), cgroups_path="/x", netns_path="/run/netns/sq-2a-ta-123", resolv_conf="/run/r.conf")
+    namespaces = config["linux"]["namespaces"]
+    assert {ns["type"] for ns in namespaces} == {"pid", "ipc", "uts", "mount", "network"}
+    assert [ns for ns in namespaces if ns["type"] == "network"] == [{"type": "network", "path": "/run/netns/sq-2a-ta-123"}]
     resolv = mount_at(config, "/etc/resolv.conf")
-    assert resolv["source"] == "/etc/resolv.conf"
+    assert resolv["source"] == "/run/r.conf"
     assert "ro" in resolv["options"]
+
+
+def test_egress_without_a_prepared_namespace_is_an_error():
+    # Never fall back to the host's namespace.
+    with pytest.raises(ValueError, match="netns_path"):
+        build_config(make_spec(network=True), cgroups_path="/x")
+
+
+def test_loopback_only_policy_is_like_no_network():
+    config = build_config(make_spec(network=NetworkPolicy(egress=False)), cgroups_path="/x", netns_path="/run/netns/ignored")
+    assert {"type": "network"} in config["linux"]["namespaces"]
+    assert not [m for m in config["mounts"] if m["destination"] == "/etc/resolv.conf"]
+
+
+def test_gvisor_egress_flags(tmp_path, monkeypatch):
+    from squall.runtime.gvisor import NETSTACK_ENV
+
+    monkeypatch.delenv(NETSTACK_ENV, raising=False)
+    rt = get_runtime("gvisor", tmp_path)
+    assert "--network=none" in rt._global_args(make_spec(network=False))  # type: ignore[attr-defined]
+    assert "--network=host" in rt._global_args(make_spec(network=True))  # type: ignore[attr-defined]
+    monkeypatch.setenv(NETSTACK_ENV, "sandbox")
+    assert "--network=sandbox" in get_runtime("gvisor", tmp_path)._global_args(make_spec(network=True))  # type: ignore[attr-defined]
+    monkeypatch.setenv(NETSTACK_ENV, "bridge")
+    with pytest.raises(ValueError, match="SQUALL_GVISOR_NETSTACK='bridge'"):
+        get_runtime("gvisor", tmp_path)
 
 
 def test_limits_from_spec():
@@ -198,3 +227,32 @@ def test_host_debian_sources_keeps_only_debian_suites(tmp_path):
         "deb http://mirror.example/debian-security bookworm-security main",
         "deb [arch=amd64] http://old.example/debian bookworm main contrib",
     ]
+
+
+def _prepared_network():
+    import ipaddress
+
+    from squall.runtime.network import ContainerNetwork
+
+    subnet = ipaddress.ip_network("10.213.0.0/16")
+    return ContainerNetwork("ta-123", NetworkPolicy(egress=True), 0x2A, subnet.network_address + 0x2A, subnet, "/etc/resolv.conf")
+
+
+def test_runc_joins_the_prepared_namespace(tmp_path):
+    rt = get_runtime("runc", tmp_path)
+    net = _prepared_network()
+    config = rt.build_config(make_spec(network=True), "/x", net)  # type: ignore[attr-defined]
+    assert {"type": "network", "path": "/run/netns/sq-2a-ta-123"} in config["linux"]["namespaces"]
+    assert rt._launcher(net) == []  # type: ignore[attr-defined]
+
+
+def test_gvisor_host_netstack_starts_inside_the_prepared_namespace(tmp_path, monkeypatch):
+    from squall.runtime.gvisor import NETSTACK_ENV
+
+    monkeypatch.delenv(NETSTACK_ENV, raising=False)
+    rt = get_runtime("gvisor", tmp_path)
+    net = _prepared_network()
+    config = rt.build_config(make_spec(network=True), "/x", net)  # type: ignore[attr-defined]
+    assert "network" not in {ns["type"] for ns in config["linux"]["namespaces"]}  # runsc is already in it
+    assert rt._launcher(net) == ["nsenter", "--net=/run/netns/sq-2a-ta-123", "--"]  # type: ignore[attr-defined]
+    assert rt._launcher(None) == []  # type: ignore[attr-defined]

@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import logging
 import os
-import pathlib
 import shutil
 import signal
 import subprocess

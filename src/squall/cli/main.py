@@ -21,12 +21,13 @@ def _register() -> None:
     from squall.cli.daemons import server, token, worker
     from squall.cli.deploy import deploy
     from squall.cli.dict import dict_
+    from squall.cli.image import image
     from squall.cli.queue import queue
     from squall.cli.run import run
     from squall.cli.sandbox import sandbox
     from squall.cli.secret import secret
 
-    for command in (run, deploy, app, container, dict_, queue, secret, sandbox, server, worker, token):
+    for command in (run, deploy, app, container, image, dict_, queue, secret, sandbox, server, worker, token):
         cli.add_command(command)
 
 

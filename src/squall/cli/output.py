@@ -6,6 +6,7 @@ import sys
 import threading
 
 from rich.console import Console
+from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 console = Console(stderr=True, highlight=False)
@@ -25,7 +26,11 @@ def log_line(function_name: str, container_id: str, stream: str, text: str) -> N
 
 
 class MapProgress:
-    """Draws a bar per running .map() when stderr is a terminal."""
+    """Draws a bar per running .map() when stderr is a terminal; prints image build output."""
+
+    def image_log(self, image: str, line: str) -> None:
+        with _print_lock:
+            console.print(Text.assemble((f"[build {image}] ", "dim"), line), soft_wrap=True)
 
     def __init__(self) -> None:
         self._progress: Progress | None = None

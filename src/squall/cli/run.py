@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib
 import importlib.util
@@ -133,24 +134,13 @@ async def follow_logs(app_id: str) -> None:
 
 def run_app(target: str, is_module: bool, detach: bool, extra: list[str]) -> None:
     from squall.cli import output
-    from squall.client.client import reset_client, resolve_server
+    from squall.client.client import resolve_server
     from squall.sdk import _sync, function
 
     file_or_module, _, name = target.partition("::")
-    url, _token = resolve_server()
-    cluster = None
-    if not url:
-        if detach:
-            raise InvalidError("--detach needs a long-lived server: start `squall server` and `squall worker`, and set SQUALL_SERVER_URL")
-        from squall.cli.embedded import EmbeddedCluster
-
-        with output.console.status("Starting squall (embedded server and worker)...") as status:
-            cluster = EmbeddedCluster(on_progress=lambda line: status.update(f"Preparing: {line[:100]}"))
-            url, token = cluster.start()
-        os.environ[config.ENV_SERVER_URL] = url
-        os.environ[config.ENV_TOKEN] = token
-        reset_client()
-    try:
+    if detach and not resolve_server()[0]:
+        raise InvalidError("--detach needs a long-lived server: start `squall server` and `squall worker`, and set SQUALL_SERVER_URL")
+    with server_or_embedded() as url:
         module = import_target(file_or_module, is_module)
         app, kind, obj = resolve_runnable(module, name or None)
         function.progress = output.MapProgress()
@@ -175,9 +165,37 @@ def run_app(target: str, is_module: bool, detach: bool, extra: list[str]) -> Non
             finally:
                 _drain_logs(logs)
         output.console.print(f"[green]✓[/green] App {'detached' if detach else 'completed'}.")
+
+
+@contextlib.contextmanager
+def server_or_embedded():
+    """The configured server's URL; with none configured, an embedded server and worker for
+    the duration (their state persists under SQUALL_HOME/embedded)."""
+    from squall.cli import output
+    from squall.client.client import reset_client, resolve_server
+
+    url, _token = resolve_server()
+    if url:
+        yield url
+        return
+    from squall.cli.embedded import EmbeddedCluster
+
+    with output.console.status("Starting squall (embedded server and worker)...") as status:
+        cluster = EmbeddedCluster(on_progress=lambda line: status.update(f"Preparing: {line[:100]}"))
+        url, token = cluster.start()
+    saved = {k: os.environ.get(k) for k in (config.ENV_SERVER_URL, config.ENV_TOKEN)}
+    os.environ[config.ENV_SERVER_URL] = url
+    os.environ[config.ENV_TOKEN] = token
+    reset_client()
+    try:
+        yield url
     finally:
-        if cluster is not None:
-            cluster.stop()
+        cluster.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _drain_logs(logs) -> None:

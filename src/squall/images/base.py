@@ -15,11 +15,14 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
+from squall.exception import ImageBuildError  # noqa: F401 - raised here and by the other image modules
+
 DEBIAN_SUITE = "bookworm"
-DEBIAN_SLIM_PACKAGES = ("python3", "ca-certificates")
+DEBIAN_SLIM_PACKAGES = ("python3", "python3-pip", "ca-certificates")
 # Mount points the worker binds into every container (the agent layer, code, sockets).
 ROOTFS_DIRS = ("opt/squall", "opt/squall/agent")
 
@@ -27,8 +30,6 @@ ROOTFS_DIRS = ("opt/squall", "opt/squall/agent")
 _HOST_SUITES = {DEBIAN_SUITE, f"{DEBIAN_SUITE}-updates", f"{DEBIAN_SUITE}-security"}
 
 
-class ImageBuildError(RuntimeError):
-    """An image or layer could not be built; the message says why and how to fix it."""
 
 
 def recipe_hash(recipe: object) -> str:
@@ -76,6 +77,43 @@ def build_once(final: Path, build: Callable[[Path], None], log: Callable[[str], 
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+    return final
+
+
+async def build_once_async(final: Path, build: Callable[[Path], Awaitable[None]], log: Callable[[str], None] = print, force: bool = False) -> Path:
+    """`build_once` for async builders, with `force` to replace a finished result.
+
+    A forced rebuild builds next to the old result and swaps it in only when it is
+    complete; containers still running on the old one keep it until they end (its
+    directory is renamed away, not deleted, and removed on the next build of that name).
+    """
+    if final.is_dir() and not force:
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = final.parent / f".{final.name}.lock"
+    with open(lock_path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"waiting for another build of {final.name}")
+            await asyncio.to_thread(fcntl.flock, f, fcntl.LOCK_EX)
+        try:
+            if final.is_dir() and not force:
+                return final
+            for stale in final.parent.glob(f".{final.name}.tmp-*"):
+                await asyncio.to_thread(shutil.rmtree, stale, True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+            try:
+                tmp.chmod(0o755)
+                await build(tmp)
+                if final.is_dir():  # forced: move the old one out of the way
+                    os.rename(final, tmp.with_name(f".{final.name}.tmp-old{os.getpid()}"))
+                os.rename(tmp, final)
+            except BaseException:
+                await asyncio.to_thread(shutil.rmtree, tmp, True)
+                raise
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
     return final
 
 
@@ -160,7 +198,7 @@ DEBIAN_SLIM_RECIPE = {
     "suite": DEBIAN_SUITE,
     "include": list(DEBIAN_SLIM_PACKAGES),
     "dirs": list(ROOTFS_DIRS),
-    "revision": 1,  # bump to force a rebuild when the build procedure changes
+    "revision": 2,  # bump to force a rebuild when the build procedure changes
 }
 
 

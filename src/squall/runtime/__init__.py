@@ -23,6 +23,7 @@ from squall.runtime.base import (
     Runtime,
     RuntimeUnavailableError,
 )
+from squall.runtime.network import NetworkPolicy
 
 RUNTIME_NAMES = ("runc", "gvisor", "process")
 
@@ -33,6 +34,7 @@ __all__ = [
     "ContainerSpec",
     "ExitStatus",
     "Mount",
+    "NetworkPolicy",
     "Runtime",
     "RuntimeUnavailableError",
     "get_runtime",

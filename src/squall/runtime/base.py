@@ -11,6 +11,8 @@ import asyncio
 import dataclasses
 from pathlib import Path
 
+from squall.runtime.network import NetworkPolicy
+
 
 class RuntimeUnavailableError(RuntimeError):
     """The runtime's binary or a kernel feature it needs is missing.
@@ -44,7 +46,9 @@ class ContainerSpec:
     cpu_limit: float = 1.0  # cores
     memory_limit_mb: int = 512
     pids_limit: int = 512
-    network: bool = False  # False: own network namespace with loopback only
+    # False: loopback only. True (or a NetworkPolicy with egress): its own namespace with
+    # NAT'd egress, optionally limited to a CIDR allowlist; never the host or other containers.
+    network: bool | NetworkPolicy = False
     # Where the container's writes go. None: a scratch dir in the bundle, thrown away at the
     # end. A path (an empty dir): kept after the container ends, e.g. an image layer's build.
     upper_dir: Path | None = None

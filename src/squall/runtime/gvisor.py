@@ -5,8 +5,16 @@ Same bundle, overlay and cgroup handling as runc (runc.py); the differences:
 - runsc needs the 2024 build (bookworm-backports); the 2022 one in bookworm breaks `ls`
   and checkpointing.
 - `--host-uds=open` lets the sandbox connect to unix sockets bind-mounted from the host
-  (the worker's API socket). `--network=none` gives a loopback-only netstack;
-  `spec.network=True` uses `--network=host` for now.
+  (the worker's API socket). `--network=none` gives a loopback-only netstack.
+- With egress, runsc is started inside the namespace network.py prepared (`nsenter --net=`)
+  with `--network=host`: the sandbox's sockets are host-kernel sockets in that namespace,
+  behind the same veth, NAT and rules as runc. gVisor's own netstack (`--network=sandbox`,
+  set $SQUALL_GVISOR_NETSTACK=sandbox) would be the stronger isolation but fails with the
+  runsc we have (bookworm-backports 2024-07-29): it decides "am I in the root network
+  namespace?" by whether /proc/sys/net/core/rmem_default exists, which on kernels that
+  made that sysctl per-namespace (these machines run 6.18) is true in every namespace, so
+  it refuses with "cannot run with network enabled in root network namespace". Newer runsc
+  releases check properly; switch the default when the packaged one does.
 - The default platform (systrap) is used on purpose: `/dev/kvm` on these machines is a
   nested-virtualisation shim on which `--platform=kvm` hangs.
 - runsc runs directly in squall's cgroup `/squall/<id>`: it joins a pre-created cgroup as
@@ -19,14 +27,20 @@ Same bundle, overlay and cgroup handling as runc (runc.py); the differences:
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import signal
 import subprocess
+from pathlib import Path
+from typing import Any
 
+from squall.runtime import network
 from squall.runtime.base import Capabilities, ContainerSpec, ExitStatus, RuntimeUnavailableError
+from squall.runtime.network import NetworkPolicy
 from squall.runtime.runc import OciRuntime, exit_code_from_runtime
 
 MIN_RUNSC_DATE = 20240101
+NETSTACK_ENV = "SQUALL_GVISOR_NETSTACK"
 _VERSION_DATE = re.compile(r"(20\d{6})")
 
 
@@ -43,11 +57,33 @@ class GvisorRuntime(OciRuntime):
     nested_cgroup = False
     kill_on_oom = True
 
+    def __init__(self, state_dir: Path) -> None:
+        super().__init__(state_dir)
+        self.netstack = os.environ.get(NETSTACK_ENV) or "host"
+        if self.netstack not in ("host", "sandbox"):
+            raise ValueError(f"{NETSTACK_ENV}={self.netstack!r}: choose host or sandbox")
+
     def _global_args(self, spec: ContainerSpec | None) -> list[str]:
         args = ["--root", str(self.root), "--host-uds=open"]
         if spec is not None:
-            args.append("--network=host" if spec.network else "--network=none")
+            if not NetworkPolicy.of(spec.network).egress:
+                args.append("--network=none")  # gVisor's netstack with loopback only
+            else:
+                args.append(f"--network={self.netstack}")
         return args
+
+    def _launcher(self, net: network.ContainerNetwork | None) -> list[str]:
+        if net is not None and self.netstack == "host":
+            # runsc's "host" is whatever namespace it starts in: the container's own.
+            return ["nsenter", f"--net={net.netns_path}", "--"]
+        return []
+
+    def build_config(self, spec: ContainerSpec, cgroup_path: str, net: network.ContainerNetwork | None = None) -> dict[str, Any]:
+        config = super().build_config(spec, cgroup_path, net)
+        if net is not None and self.netstack == "host":
+            # runsc --network=host must not be handed a namespace path; it runs in it already.
+            config["linux"]["namespaces"] = [ns for ns in config["linux"]["namespaces"] if ns["type"] != "network"]
+        return config
 
     def _exit_status(self, returncode: int, oom: bool) -> ExitStatus:
         if oom:  # the sandbox itself was killed; runsc then exits 1 or 128+9

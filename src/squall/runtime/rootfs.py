@@ -47,17 +47,20 @@ def overlay_options(lower: Sequence[Path], upper: Path, work: Path, volatile: bo
 def mount_overlay(lower: Path | Sequence[Path], bundle: Path, upper: Path | None = None) -> Path:
     """Mount `lower` (read-only) plus an upper dir at bundle/rootfs and return that path.
 
-    `bundle` must exist; work and rootfs are created in it, and so is the upper dir unless
-    `upper` names one (which must exist, on the same filesystem as the bundle).
+    `bundle` must exist; rootfs is created in it, and so are the upper and work dirs unless
+    `upper` names one (which must exist); then the work dir is `<upper>.work` beside it.
     """
     layers = [lower] if isinstance(lower, Path) else list(lower)
-    work, merged = bundle / "work", bundle / "rootfs"
+    merged = bundle / "rootfs"
     keep = upper is not None
     if upper is None:
-        upper = bundle / "upper"
+        upper, work = bundle / "upper", bundle / "work"
         upper.mkdir()
-    for d in (work, merged):
-        d.mkdir()
+        work.mkdir()
+    else:  # overlayfs needs the work dir on the upper dir's filesystem
+        work = upper.with_name(upper.name + ".work")
+        work.mkdir(exist_ok=True)
+    merged.mkdir()
     data = overlay_options(layers, upper, work, volatile=not keep)  # a kept upper must reach the disk
     if _libc().mount(b"overlay", bytes(merged), b"overlay", 0, data.encode()) != 0:
         err = ctypes.get_errno()

@@ -7,7 +7,9 @@ are the container's. When that process exits, the container is torn down whether
 anyone is waiting: runtime state, overlay, bundle, cgroups.
 
 The start path is: mkdir, mount(2), a few cgroup file writes, one config.json write, one
-exec of the runtime binary. No other subprocess runs unless something goes wrong.
+exec of the runtime binary. No other subprocess runs unless something goes wrong, or the
+container has network egress: then network.setup() adds three (`ip` twice, `iptables-restore`)
+before the runtime starts, and its close() two more after it ends.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from squall.runtime import cgroups, oci, rootfs
+from squall.runtime import cgroups, network, oci, rootfs
 from squall.runtime.base import (
     Capabilities,
     Container,
@@ -71,6 +73,7 @@ class OciContainer(Container):
         bundle: Path,
         cgroup: cgroups.ContainerCgroup,
         timings: dict[str, float],
+        net: network.ContainerNetwork | None = None,
     ) -> None:
         self.container_id = spec.container_id
         self.timings = timings
@@ -81,6 +84,7 @@ class OciContainer(Container):
         self._proc = proc
         self._bundle = bundle
         self._cgroup = cgroup
+        self.network = net  # None: loopback only
         # Teardown runs when the process exits, not when someone calls wait(): a caller
         # that is cancelled or never waits still leaves nothing behind.
         self._done = asyncio.ensure_future(self._watch())
@@ -101,7 +105,7 @@ class OciContainer(Container):
         try:
             returncode = await self._proc.wait()
         finally:
-            oom = await self._runtime._release(self.container_id, self._bundle, self._cgroup)
+            oom = await self._runtime._release(self.container_id, self._bundle, self._cgroup, self.network)
         return self._runtime._exit_status(returncode, oom)
 
     async def wait(self) -> ExitStatus:
@@ -144,7 +148,12 @@ class OciRuntime(Runtime):
 
     # -- hooks for the concrete runtimes ----------------------------------------------------
     def _global_args(self, spec: ContainerSpec | None) -> list[str]:
+        """Flags before the subcommand; `spec` is given for `run` only."""
         return ["--root", str(self.root)]
+
+    def _launcher(self, net: network.ContainerNetwork | None) -> list[str]:
+        """argv put before `<binary>` for `run` (it must exec the binary, keeping the pid)."""
+        return []
 
     def _exit_status(self, returncode: int, oom: bool) -> ExitStatus:
         return ExitStatus(exit_code=exit_code_from_runtime(returncode), oom_killed=oom)
@@ -185,10 +194,19 @@ class OciRuntime(Runtime):
     def bundle_dir(self, container_id: str) -> Path:
         return self.bundles / container_id
 
-    def build_config(self, spec: ContainerSpec, cgroup_path: str) -> dict[str, Any]:
-        return oci.build_config(spec, cgroups_path=cgroup_path, memory_limit_in_spec=not self.nested_cgroup)
+    def build_config(self, spec: ContainerSpec, cgroup_path: str, net: network.ContainerNetwork | None = None) -> dict[str, Any]:
+        if net is None:
+            return oci.build_config(spec, cgroups_path=cgroup_path, memory_limit_in_spec=not self.nested_cgroup)
+        return oci.build_config(
+            spec,
+            cgroups_path=cgroup_path,
+            memory_limit_in_spec=not self.nested_cgroup,
+            resolv_conf=net.resolv_conf,
+            netns_path=net.netns_path,
+        )
 
     async def start(self, spec: ContainerSpec) -> Container:
+        policy = network.NetworkPolicy.of(spec.network)
         if not _CONTAINER_ID.match(spec.container_id):
             raise ValueError(f"invalid container id {spec.container_id!r}: use letters, digits and _.- (at most 64)")
         for m in spec.mounts:
@@ -203,6 +221,7 @@ class OciRuntime(Runtime):
         timings: dict[str, float] = {}
         cgroup: cgroups.ContainerCgroup | None = None
         mounted: Path | None = None
+        net: network.ContainerNetwork | None = None
         try:
             mounted = rootfs.mount_overlay(spec.rootfs, bundle, spec.upper_dir)
             timings["rootfs_ready"] = time.time()
@@ -213,11 +232,15 @@ class OciRuntime(Runtime):
                 pids_limit=spec.pids_limit,
                 nested=self.nested_cgroup,
             )
-            config = self.build_config(spec, cgroup.runtime_path)
+            if policy.egress:
+                net = await network.setup(spec.container_id, policy, owner=str(self.bundles))
+                timings["network_ready"] = time.time()
+            config = self.build_config(spec, cgroup.runtime_path, net)
             # A few KB to local disk: cheaper inline than a hop to a thread on the start path.
             with open(bundle / "config.json", "w") as f:  # noqa: ASYNC230
                 json.dump(config, f)
             proc = await asyncio.create_subprocess_exec(
+                *self._launcher(net),
                 self.binary,
                 *self._global_args(spec),
                 "run",
@@ -232,13 +255,15 @@ class OciRuntime(Runtime):
             )
             timings["process_started"] = time.time()
         except BaseException:
+            if net is not None:
+                await net.close()
             if cgroup is not None:
                 cgroup.remove_now()
             if mounted is not None:
                 rootfs.unmount(mounted)
             shutil.rmtree(bundle, ignore_errors=True)
             raise
-        return OciContainer(self, spec, proc, bundle, cgroup, timings)
+        return OciContainer(self, spec, proc, bundle, cgroup, timings, net)
 
     async def _run_cli(self, *args: str) -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(
@@ -261,7 +286,7 @@ class OciRuntime(Runtime):
         if rc != 0:
             log.warning("%s delete %s failed: %s", self.binary, container_id, out)
 
-    async def _release(self, container_id: str, bundle: Path, cgroup: cgroups.ContainerCgroup) -> bool:
+    async def _release(self, container_id: str, bundle: Path, cgroup: cgroups.ContainerCgroup, net: network.ContainerNetwork | None = None) -> bool:
         """Tear one container down; every step runs even if an earlier one failed."""
         oom = False
         try:
@@ -281,6 +306,11 @@ class OciRuntime(Runtime):
             await cgroup.remove()
         except Exception:
             log.exception("container %s: removing cgroups failed", container_id)
+        if net is not None:  # after the runtime is gone: nothing holds the namespace any more
+            try:
+                await net.close()
+            except Exception:
+                log.exception("container %s: removing its network failed", container_id)
         return oom
 
     def _orphan_run_pids(self) -> list[int]:
@@ -334,6 +364,11 @@ class OciRuntime(Runtime):
                 cg = cgroups.ContainerCgroup(cid, nested=self.nested_cgroup)
                 cg.kill_all()
                 await cg.remove()
+        # Last: the namespaces, veths and rules of this runtime's containers, now all dead.
+        try:
+            await network.cleanup_orphans(owner=str(self.bundles))
+        except Exception:
+            log.exception("%s: removing orphaned networks failed", self.name)
 
 
 class RuncRuntime(OciRuntime):

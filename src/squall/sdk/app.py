@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import inspect
 import io
 import pathlib
@@ -17,7 +16,7 @@ from squall.exception import InvalidError
 from squall.sdk._sync import run_sync
 from squall.sdk.cls import Cls, method_names
 from squall.sdk.function import Function, build_options, is_generator_function
-from squall.sdk.image import Image
+from squall.sdk.image import Image, upload_blob
 
 
 @dataclasses.dataclass
@@ -87,6 +86,7 @@ class App:
         self._classes: dict[str, Cls] = {}
         self._local_entrypoints: dict[str, object] = {}
         self._running: _Running | None = None
+        self._images: dict[str, Image] = {}  # function name -> the image its containers run
         self.app_id: str | None = None
 
     def __repr__(self) -> str:
@@ -178,10 +178,12 @@ class App:
         return deco
 
     def _definition(self, obj, qualname: str, function_name: str, image: Image | None, opts: pb.FunctionOptions, is_class: bool) -> pb.FunctionDefinition:
-        image = image or self.image or Image.debian_slim()
+        if image is not None and not isinstance(image, Image):
+            raise InvalidError(f"{qualname}: image={image!r} is not a squall.Image; use e.g. Image.debian_slim().pip_install(...)")
+        self._images[function_name.removesuffix(".*")] = image or self.image or Image.debian_slim()
         mount = CodeMount.of(obj)
         return pb.FunctionDefinition(
-            module_name=mount.module_name, qualname=qualname, is_class=is_class, mount_name=mount.mount_name, image_id=image.image_id,
+            module_name=mount.module_name, qualname=qualname, is_class=is_class, mount_name=mount.mount_name,
             options=opts, app_name=self.name or "", function_name=function_name,
         )
 
@@ -232,17 +234,29 @@ class App:
         self.app_id = resp.app_id
         function_ids = {}
         digests: dict[CodeMount, str] = {}
+        await self._build_images(client)
         for fname, fn in self._functions.items():
             mount = CodeMount.of(fn._squall_raw or self._classes[fname]._squall_raw)
             if mount not in digests:
-                digests[mount] = await _upload(client, mount.tarball())
+                digests[mount] = await upload_blob(client, mount.tarball())
             fn._definition.mount_digest = digests[mount]
+            image = self._images[fname]
+            fn._definition.image_id = (await image._build(client))[0]
+            del fn._definition.file_mounts[:]
+            fn._definition.file_mounts.extend(await image._file_mounts(client))
             del fn._definition.secret_ids[:]
             fn._definition.secret_ids.extend(secret_ids[fname])
             created = await client.call("FunctionCreate", api_pb2.FunctionCreateRequest(app_id=self.app_id, name=fname, definition=fn._definition))
             fn._function_id = function_ids[fname] = created.function_id
         self._running = _Running(self.app_id, client, ephemeral)
         return function_ids
+
+    async def _build_images(self, client) -> None:
+        """Build every image the app's functions use (each once) before any container starts."""
+        from squall.sdk.function import progress
+
+        for image in {id(im): im for im in self._images.values()}.values():
+            await image._build(client, on_log=lambda line, image=image: progress.image_log(_short(image), line))
 
     async def _stop(self) -> None:
         running, self._running = self._running, None
@@ -289,19 +303,13 @@ def _check_secrets(secrets, where: str) -> list:
     return list(secrets)
 
 
+def _short(image: Image) -> str:
+    text = repr(image).removeprefix("Image(").removesuffix(")")
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _is_generator_method(raw) -> bool:
     flag = getattr(raw, "__squall_method__", {}).get("is_generator")
     return is_generator_function(raw) if flag is None else bool(flag)
 
 
-async def _upload(client, data: bytes) -> str:
-    digest = hashlib.sha256(data).hexdigest()
-    if (await client.call("BlobHas", api_pb2.BlobRef(digest=digest))).exists:
-        return digest
-
-    async def chunks():
-        for i in range(0, max(1, len(data)), 1024 * 1024):
-            yield api_pb2.BlobChunk(digest=digest, data=data[i : i + 1024 * 1024])
-
-    await client.stub.BlobPut(chunks(), metadata=client.metadata)
-    return digest

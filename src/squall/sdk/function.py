@@ -34,6 +34,13 @@ class Progress:
     def map_finished(self, handle) -> None:
         pass
 
+    def image_log(self, image: str, line: str) -> None:
+        """One line of an image build's output (only images that build print any)."""
+        import sys
+
+        sys.stderr.write(f"[build {image}] {line}\n")
+        sys.stderr.flush()
+
 
 progress = Progress()
 

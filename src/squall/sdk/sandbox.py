@@ -91,6 +91,9 @@ def _check_create(cmd, name, image, env, secrets, volumes, timeout, idle_timeout
         raise InvalidError(f"Sandbox.create(name={name!r}): use 1 to 64 letters, digits and _.- (starting with a letter or digit)")
     if image is not None and not isinstance(image, Image):
         raise InvalidError(f"Sandbox.create(image={image!r}): give a squall.Image, e.g. Image.debian_slim()")
+    if image is not None and (image._base.get("kind") != "debian_slim" or image._steps or image._mounts):
+        raise InvalidError(f"Sandbox.create(image={image!r}): sandboxes run the default image, Image.debian_slim(), in this build; "
+                           "other images and build steps are not supported for sandboxes yet")
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not config.MIN_TIMEOUT_S <= timeout <= config.MAX_TIMEOUT_S:
         raise InvalidError(f"Sandbox.create(timeout={timeout!r}): give between {config.MIN_TIMEOUT_S} and {config.MAX_TIMEOUT_S} seconds")
     if idle_timeout is not None and (isinstance(idle_timeout, bool) or not isinstance(idle_timeout, (int, float)) or idle_timeout <= 0):
@@ -118,7 +121,7 @@ def _check_create(cmd, name, image, env, secrets, volumes, timeout, idle_timeout
     return sb_pb.SandboxCreateRequest(
         name=name or "", command=list(cmd), env=_str_map("Sandbox.create(env=...)", env), timeout_s=float(timeout), idle_timeout_s=float(idle_timeout or 0),
         workdir=workdir or "", cpu=float(cpu_limit), memory_mb=int(mem_limit), block_network=block_network, outbound_cidr_allowlist=cidrs,
-        runtime=runtime, tags=_str_map("Sandbox.create(tags=...)", tags), image_id=image.image_id if image is not None else "",
+        runtime=runtime, tags=_str_map("Sandbox.create(tags=...)", tags),
     )
 
 
@@ -524,8 +527,8 @@ class Sandbox:
     ) -> Sandbox:
         """Start a sandbox running `cmd` (none: it stays up until terminate(), timeout or idle_timeout).
 
-        Sandboxes have loopback-only networking in this build: `block_network=False` and
-        `outbound_cidr_allowlist` are accepted, and give no egress yet.
+        Networking: its own namespace; egress through NAT (only to `outbound_cidr_allowlist`
+        when given), never to the host or other containers; `block_network=True`: loopback only.
         """
         from squall.sdk.app import App
 

@@ -21,6 +21,7 @@ from squall import config
 from squall._proto.squall.v1 import common_pb2 as pb
 from squall._proto.squall.v1 import worker_pb2
 from squall.server import autoscaler, scheduler
+from squall.server.images import ImageBuilds
 from squall.server.state.store import Store
 
 log = logging.getLogger("squall.server")
@@ -154,6 +155,7 @@ class ControlPlane:
         self.log_events: dict[str, asyncio.Event] = collections.defaultdict(asyncio.Event)
         self._kick = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self.images: ImageBuilds | None = None  # set by the server, which owns the blob store
         self.sandboxes = None  # a SandboxManager (server/sandboxes.py), set by the server; hooks below tell it about its containers
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -563,6 +565,8 @@ class ControlPlane:
             return
         del self.workers[w.worker_id]
         self.store.set_worker_state(w.worker_id, "lost")
+        if self.images is not None:
+            self.images.worker_lost(w.worker_id)
         log.warning("worker %s disconnected; its %d containers are gone", w.worker_id, len(w.containers))
         if self.sandboxes is not None:
             self.sandboxes.worker_lost(w.worker_id)
@@ -715,6 +719,7 @@ class ControlPlane:
                 start=worker_pb2.StartContainer(
                     container_id=c.container_id, function_id=fn.function_id, definition=fn.definition, token=c.token, runtime=runtime, scheduled_at=time.time(),
                     secret_env=secret_env(self.store, fn.definition.secret_ids),
+                    image=self.images.plan_for_container(fn.definition.image_id) if self.images is not None else None,
                 )
             )
         )

@@ -18,6 +18,7 @@ from squall.server.api.storage import StorageServicer
 from squall.server.api.worker import WorkerServicer
 from squall.server.auth import TokenInterceptor, load_or_create_token
 from squall.server.control import ControlPlane
+from squall.server.images import ImageBuilds
 from squall.server.sandboxes import SandboxManager
 from squall.server.state.store import Store
 from squall.storage.blobs import LocalBlobStore
@@ -41,6 +42,7 @@ class Server:
         self.cp.recover()
         self.cp.start()
         blobs = LocalBlobStore(self.home / "blobs")
+        self.cp.images = ImageBuilds(self.store, blobs, self.cp.workers)
         self.grpc = grpc.aio.server(options=config.grpc_options(), interceptors=[TokenInterceptor(self.token, lambda t: t in self.cp.tokens)])
         api_pb2_grpc.add_ApiServicer_to_server(ApiServicer(self.cp, blobs), self.grpc)
         worker_pb2_grpc.add_WorkerServiceServicer_to_server(WorkerServicer(self.cp, blobs), self.grpc)

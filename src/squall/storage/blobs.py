@@ -9,7 +9,7 @@ import hashlib
 import os
 import pathlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 CHUNK = 1024 * 1024
 
@@ -33,25 +33,61 @@ class LocalBlobStore:
 
     def put_chunks(self, chunks: Iterator[bytes], expected_digest: str = "") -> str:
         """Write atomically; the digest is checked so a torn upload is never stored."""
-        h = hashlib.sha256()
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".upload-")
+        with _Upload(self) as upload:
+            for chunk in chunks:
+                upload.write(chunk)
+            return upload.commit(expected_digest)
+
+    async def put_async(self, chunks: AsyncIterator[bytes], expected_digest: str = "") -> str:
+        """`put_chunks` for a stream that arrives over time (an upload): written as it comes,
+        never held whole in memory."""
+        with _Upload(self) as upload:
+            async for chunk in chunks:
+                upload.write(chunk)
+            return upload.commit(expected_digest)
+
+    def size(self, digest: str) -> int:
+        return self._path(digest).stat().st_size
+
+    def delete(self, digest: str) -> None:
         try:
-            with os.fdopen(fd, "wb") as f:
-                for chunk in chunks:
-                    h.update(chunk)
-                    f.write(chunk)
-            digest = h.hexdigest()
-            if expected_digest and digest != expected_digest:
-                raise ValueError(f"blob content does not match its digest {expected_digest}")
-            dest = self._path(digest)
-            dest.parent.mkdir(exist_ok=True)
-            os.replace(tmp, dest)
-            return digest
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            self._path(digest).unlink()
+        except FileNotFoundError:
+            pass
 
     def read_chunks(self, digest: str) -> Iterator[bytes]:
         with open(self._path(digest), "rb") as f:
             while chunk := f.read(CHUNK):
                 yield chunk
+
+
+class _Upload:
+    """A blob being written: a temp file that becomes the blob only on commit()."""
+
+    def __init__(self, store: LocalBlobStore) -> None:
+        self.store = store
+        self.hash = hashlib.sha256()
+        fd, self.tmp = tempfile.mkstemp(dir=store.root, prefix=".upload-")
+        self.file = os.fdopen(fd, "wb")
+
+    def __enter__(self) -> _Upload:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.file.close()
+        if os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+
+    def write(self, chunk: bytes) -> None:
+        self.hash.update(chunk)
+        self.file.write(chunk)
+
+    def commit(self, expected_digest: str = "") -> str:
+        self.file.close()
+        digest = self.hash.hexdigest()
+        if expected_digest and digest != expected_digest:
+            raise ValueError(f"blob content does not match its digest {expected_digest}")
+        dest = self.store._path(digest)
+        dest.parent.mkdir(exist_ok=True)
+        os.replace(self.tmp, dest)
+        return digest

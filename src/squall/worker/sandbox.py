@@ -20,6 +20,7 @@ from squall import config
 from squall._proto.squall.v1 import sandbox_pb2 as sb_pb
 from squall._proto.squall.v1 import worker_pb2
 from squall.runtime.base import ContainerSpec, Mount, Runtime
+from squall.runtime.network import NetworkPolicy
 
 if TYPE_CHECKING:
     from squall.worker.worker import Worker
@@ -64,8 +65,15 @@ def sandbox_spec(worker: Worker, start: sb_pb.StartSandbox, runtime: Runtime) ->
     return ContainerSpec(
         container_id=start.sandbox_id, rootfs=worker.rootfs, argv=["python3", "-s", "-m", "squall.sandbox"], env=env, mounts=mounts,
         workdir="/", cpu_limit=start.cpu_limit, memory_limit_mb=runtime_memory_limit_mb(start.memory_limit_mb), pids_limit=pids,
-        network=False,  # loopback only; egress (veth + NAT + CIDR allowlist) is wired when runtime networking lands
+        network=_network(start),
     )
+
+
+def _network(start: sb_pb.StartSandbox) -> bool | NetworkPolicy:
+    """block_network: loopback only. Otherwise egress through NAT, to the allowlist when given."""
+    if start.block_network:
+        return False
+    return NetworkPolicy(egress=True, cidr_allowlist=list(start.outbound_cidr_allowlist) or None)
 
 
 async def run_sandbox(worker: Worker, start: sb_pb.StartSandbox) -> None:

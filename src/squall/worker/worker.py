@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import logging
 import os
 import pathlib
@@ -54,6 +55,7 @@ class Worker:
         self._tasks: set[asyncio.Task] = set()
         self._stopping = False
         self._secret_values: dict[str, list[str]] = {}  # container id -> its Secret values, never shipped in a log line
+        self._layers_in_use: dict[str, list[str]] = {}  # container id -> the image layers under its root
 
     # -- setup ---------------------------------------------------------------------------------
     def prepare(self, progress=print) -> None:
@@ -73,6 +75,18 @@ class Worker:
         else:
             self.rootfs = None
             self.agent_layer = None
+        self.builder = self._image_builder()
+
+    def _image_builder(self):
+        from squall.images.agent_layer import ensure_agent_layer
+        from squall.images.builder import ImageBuilder, host_build_settings
+
+        # Build steps run under runc when it is enabled (fastest start), else another isolating runtime.
+        build_rt = self.runtimes.get("runc") or next((rt for rt in self.runtimes.values() if rt.capabilities.isolation), None)
+        mounts, env = host_build_settings() if build_rt is not None else ([], {})
+        cache = config.cache_home()
+        return ImageBuilder(cache, build_rt, _WorkerBlobs(self), pathlib.Path(squall.__file__).parent,
+                            lambda version: ensure_agent_layer(cache, version, log=log.info), mounts, env)
 
     async def run(self) -> None:
         host, port = _split_url(self.server_url)
@@ -121,6 +135,12 @@ class Worker:
             kind = command.WhichOneof("command")
             if kind == "start":
                 self._spawn(self._run_container(command.start))
+            elif kind == "build":
+                self._spawn(self._build_image(command.build))
+            elif kind == "gc_layers":
+                in_use = {layer_id for ids in self._layers_in_use.values() for layer_id in ids}
+                removed = self.builder.layers.gc(set(command.gc_layers.keep_layer_ids), in_use)
+                log.info("removed %d unused image layers", len(removed))
             elif kind == "start_sandbox":
                 from squall.worker.sandbox import run_sandbox
 
@@ -167,8 +187,10 @@ class Worker:
             runtime = self.runtimes.get(start.runtime)
             if runtime is None:
                 raise RuntimeError(f"runtime {start.runtime!r} is not enabled on worker {self.worker_id} (enabled: {', '.join(self.runtimes)})")
-            code_dir = await self._code_mount(start.definition)
+            code_dir = await self._unpacked_blob(start.definition.mount_digest)
             spec = self._spec(start, runtime, code_dir)
+            if runtime.capabilities.isolation:
+                await self._add_image(start, spec)
             container = await runtime.start(spec)
         except Exception as exc:
             log.exception("container %s failed to start", cid)
@@ -184,6 +206,7 @@ class Worker:
         await asyncio.gather(*pumps, return_exceptions=True)
         self.containers.pop(cid, None)
         self._secret_values.pop(cid, None)
+        self._layers_in_use.pop(cid, None)
         self.outbox.put_nowait(
             worker_pb2.WorkerEvent(exited=worker_pb2.ContainerExited(container_id=cid, exit_code=status.exit_code, oom_killed=status.oom_killed))
         )
@@ -229,13 +252,74 @@ class Worker:
             network=False,  # every container gets only loopback for now; egress (veth + NAT) comes with sandbox networking
         )
 
-    async def _code_mount(self, d: common_pb2.FunctionDefinition) -> pathlib.Path:
-        """Download and unpack the app's code once per digest; it is mounted read-only."""
-        dest = self.home / "mounts" / d.mount_digest
+    async def _add_image(self, start: worker_pb2.StartContainer, spec: ContainerSpec) -> None:
+        """Root the container in its image's layers and apply the image's settings; attach the
+        image's local files (add_local_* with copy=False)."""
+        plan = start.image
+        if not plan.layers:  # a definition from before images were planned: the default image
+            return
+        name = start.definition.function_name
+        spec.rootfs = await self.builder.rootfs(list(plan.layers), lambda line: self._log(spec.container_id, name, "system", line))
+        self._layers_in_use[spec.container_id] = [layer.layer_id for layer in plan.layers]
+        image_config = json.loads(plan.config_json or "{}")
+        base_config = self.builder.base_config(plan.layers[0])
+        base_env = dict(e.split("=", 1) for e in base_config.get("env") or [] if "=" in e)
+        spec.env = {**base_env, **image_config.get("env", {}), **spec.env}
+        if base_env.get("PATH") and "PATH" not in image_config.get("env", {}):
+            spec.env["PATH"] = base_env["PATH"]
+        python = image_config.get("python_version") or "3.11"
+        if python != "3.11":
+            from squall.images.agent_layer import ensure_agent_layer
+
+            agent = await asyncio.to_thread(ensure_agent_layer, config.cache_home(), python, log.info)
+            spec.mounts = [Mount(agent, m.target) if m.target == config.CONTAINER_AGENT_DIR else m for m in spec.mounts]
+        if image_config.get("workdir") or base_config.get("working_dir"):
+            spec.workdir = image_config.get("workdir") or base_config["working_dir"]
+        for fm in start.definition.file_mounts:
+            files = await self._unpacked_blob(fm.digest)
+            spec.mounts.append(Mount(next(files.iterdir()) if fm.is_file else files, fm.path))
+
+    async def _build_image(self, build: worker_pb2.BuildImage) -> None:
+        lines: list[str] = []
+
+        def emit(line: str) -> None:
+            lines.append(redact(line, list(build.registry_auth.values())))
+
+        async def flush() -> None:
+            while True:
+                await asyncio.sleep(LOG_FLUSH_S)
+                if lines:
+                    batch = lines[:]
+                    del lines[:]
+                    self.outbox.put_nowait(worker_pb2.WorkerEvent(build_log=worker_pb2.BuildLog(build_id=build.build_id, lines=batch)))
+
+        flusher = asyncio.create_task(flush())
+        done = worker_pb2.BuildDone(build_id=build.build_id)
+        try:
+            built, python = await self.builder.build(list(build.image.layers), dict(build.registry_auth), emit)
+            digests = dict(built)
+            for layer in build.image.layers:
+                done.layers.append(common_pb2.LayerSpec(layer_id=layer.layer_id, step_json=layer.step_json, blob_digest=digests.get(layer.layer_id, "")))
+            done.python_version = python
+        except Exception as exc:
+            from squall.images.base import ImageBuildError
+
+            if not isinstance(exc, ImageBuildError):
+                log.exception("image build %s failed", build.build_id)
+            done.error = redact(str(exc), list(build.registry_auth.values())) or type(exc).__name__
+        finally:
+            flusher.cancel()
+        if lines:
+            self.outbox.put_nowait(worker_pb2.WorkerEvent(build_log=worker_pb2.BuildLog(build_id=build.build_id, lines=lines)))
+        self.outbox.put_nowait(worker_pb2.WorkerEvent(build_done=done))
+
+    async def _unpacked_blob(self, digest: str) -> pathlib.Path:
+        """Download and unpack a tar blob (the app's code, local files) once per digest; it is mounted read-only."""
+        dest = self.home / "mounts" / digest
         if dest.exists():
             return dest
         buf = io.BytesIO()
-        async for chunk in self.stub.BlobGet(api_pb2.BlobRef(digest=d.mount_digest), metadata=(("authorization", f"Bearer {self.token}"),)):
+        async for chunk in self.stub.BlobGet(api_pb2.BlobRef(digest=digest), metadata=(("authorization", f"Bearer {self.token}"),)):
             buf.write(chunk.data)
         tmp = dest.with_name(dest.name + f".tmp-{uuid.uuid4().hex[:8]}")
         tmp.mkdir(parents=True)
@@ -258,6 +342,28 @@ class Worker:
         if self._secret_values.get(cid):
             text = redact(text, self._secret_values[cid])
         self.pending_logs.append(common_pb2.LogEntry(container_id=cid, stream=stream, text=text, ts=time.time(), function_name=function_name))
+
+
+class _WorkerBlobs:
+    """The blob store through the control plane, with the worker's credential."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    def _md(self):
+        return (("authorization", f"Bearer {self.worker.token}"),)
+
+    async def get(self, digest: str):
+        async for chunk in self.worker.stub.BlobGet(api_pb2.BlobRef(digest=digest), metadata=self._md()):
+            yield chunk.data
+
+    async def put(self, chunks) -> str:
+        async def requests():
+            async for data in chunks:
+                yield api_pb2.BlobChunk(data=data)
+
+        ref = await self.worker.stub.BlobPut(requests(), metadata=self._md())
+        return ref.digest
 
 
 def _host_python() -> str:

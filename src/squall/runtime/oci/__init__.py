@@ -5,7 +5,8 @@ noNewPrivileges, runc's default masked and read-only paths, the standard /proc, 
 /dev/pts, /dev/shm, /dev/mqueue, /sys (read-only) and /tmp mounts. It sets no rlimits: the
 container inherits the worker's (raising them needs CAP_SYS_RESOURCE, which some hosts,
 such as these Firecracker guests, do not grant even to root). `build_config` fills in
-one container: its process, namespaces, bind mounts, cgroup path and limits. It is a pure
+one container: its process, namespaces (the network one prepared by network.py when the
+container has egress), bind mounts, cgroup path and limits. It is a pure
 function, so what a container gets can be tested without running one.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 
 from squall.runtime.base import ContainerSpec
 from squall.runtime.cgroups import CPU_PERIOD_US
+from squall.runtime.network import NetworkPolicy
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -38,8 +40,12 @@ def build_config(
     cgroups_path: str,
     memory_limit_in_spec: bool = True,
     resolv_conf: str = "/etc/resolv.conf",
+    netns_path: str | None = None,
 ) -> dict[str, Any]:
     """The OCI config for `spec`; the root filesystem is the bundle's `rootfs` directory.
+
+    A spec with network egress joins the namespace at `netns_path` and gets `resolv_conf`
+    (both from network.setup()); without egress it gets a fresh namespace with loopback only.
 
     `memory_limit_in_spec=False` leaves the memory limit out of the spec for runtimes
     whose limit is enforced on a parent cgroup instead (see cgroups.py: runc deletes its
@@ -58,15 +64,19 @@ def build_config(
     process["cwd"] = spec.workdir
     config["hostname"] = spec.container_id[:63]
 
-    namespaces = ["pid", "ipc", "uts", "mount"]
-    if not spec.network:
-        namespaces.append("network")  # loopback only
-    # network=True shares the host's network namespace for now; per-container veth + NAT
-    # (issue 4) will replace that with a namespace of its own.
-    config["linux"]["namespaces"] = [{"type": t} for t in namespaces]
+    egress = NetworkPolicy.of(spec.network).egress
+    namespaces: list[dict[str, str]] = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
+    if egress:
+        # The namespace network.setup() prepared (veth to the host bridge), never the host's.
+        if not netns_path:
+            raise ValueError(f"container {spec.container_id}: network egress needs netns_path (from network.setup())")
+        namespaces.append({"type": "network", "path": netns_path})
+    else:
+        namespaces.append({"type": "network"})  # a fresh one: loopback only
+    config["linux"]["namespaces"] = namespaces
 
     mounts = config["mounts"]
-    if spec.network:
+    if egress:
         mounts.append(_bind(resolv_conf, "/etc/resolv.conf", read_only=True))
     for m in spec.mounts:
         if not m.target.startswith("/"):

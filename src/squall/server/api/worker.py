@@ -8,6 +8,7 @@ import logging
 import grpc
 
 from squall._proto.squall.v1 import api_pb2, worker_pb2_grpc
+from squall.server.api.sdk import receive_blob
 from squall.server.control import ControlPlane
 from squall.storage.blobs import LocalBlobStore
 
@@ -52,9 +53,16 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
                 self.cp.container_exited(e.container_id, e.exit_code, e.oom_killed, e.reason)
             elif kind == "logs":
                 self.cp.add_logs(event.logs.entries)
+            elif kind == "build_log":
+                self.cp.images.on_log(event.build_log)
+            elif kind == "build_done":
+                self.cp.images.on_done(event.build_done)
 
     async def BlobGet(self, request, context):
         if not self.blobs.has(request.digest):
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no blob {request.digest}")
         for chunk in self.blobs.read_chunks(request.digest):
             yield api_pb2.BlobChunk(digest=request.digest, data=chunk)
+
+    async def BlobPut(self, request_iterator, context):
+        return await receive_blob(self.blobs, request_iterator, context)

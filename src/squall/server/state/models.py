@@ -170,3 +170,27 @@ app_versions = sa.Table(
     sa.Column("function_ids", sa.JSON, nullable=False),  # {function name: function id}
     sa.Column("rollback_of", sa.Integer, nullable=False, server_default="0"),  # the version a rollback restored
 )
+
+# -- Images (migration 0005) --------------------------------------------------------------------
+images = sa.Table(
+    "images",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),  # im-<hash of the top layer and the config>
+    sa.Column("description", sa.Text, nullable=False),  # debian_slim().pip_install(six)
+    sa.Column("status", sa.String, nullable=False),  # building | ready | failed
+    sa.Column("layers", sa.JSON, nullable=False),  # [{"layer_id", "step"}], the base first
+    sa.Column("config", sa.JSON, nullable=False),  # env, workdir, entrypoint, cmd, python_version
+    sa.Column("error", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("built_at", sa.Float, nullable=False, server_default="0"),
+    sa.Column("build_s", sa.Float, nullable=False, server_default="0"),
+)
+
+image_layers = sa.Table(
+    "image_layers",
+    metadata,
+    sa.Column("layer_id", sa.String, primary_key=True),
+    sa.Column("blob_digest", sa.String, nullable=False),  # tar.zst of the layer in the blob store
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),  # of that blob
+    sa.Column("created_at", sa.Float, nullable=False),
+)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pathlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import command
@@ -356,3 +356,54 @@ class Store:
     def delete_secret(self, secret_id: str) -> None:
         with self.conn.begin():
             self.conn.execute(m.secrets.delete().where(m.secrets.c.id == secret_id))
+
+    # -- images --------------------------------------------------------------------------------
+    def get_image(self, image_id: str) -> sa.Row | None:
+        return self._first(sa.select(m.images).where(m.images.c.id == image_id))
+
+    def list_images(self) -> list[sa.Row]:
+        return self._all(sa.select(m.images).order_by(m.images.c.created_at))
+
+    def save_image(self, image_id: str, **values) -> None:
+        """Insert the image, or update the columns given."""
+        with self.conn.begin():
+            if self.conn.execute(sa.select(m.images.c.id).where(m.images.c.id == image_id)).first() is None:
+                self.conn.execute(m.images.insert().values(id=image_id, created_at=time.time(), **values))
+            else:
+                self.conn.execute(m.images.update().where(m.images.c.id == image_id).values(**values))
+
+    def delete_images(self, image_ids: Sequence[str]) -> None:
+        with self.conn.begin():
+            self.conn.execute(m.images.delete().where(m.images.c.id.in_(list(image_ids))))
+
+    def layer_digests(self, layer_ids: Sequence[str]) -> dict[str, str]:
+        rows = self._all(sa.select(m.image_layers).where(m.image_layers.c.layer_id.in_(list(layer_ids))))
+        return {r.layer_id: r.blob_digest for r in rows}
+
+    def save_layers(self, layers: Sequence[tuple[str, str, int]]) -> None:
+        """(layer id, blob digest, size) of built layers; a rebuilt layer replaces its row."""
+        t = m.image_layers
+        with self.conn.begin():
+            for layer_id, digest, size in layers:
+                self.conn.execute(t.delete().where(t.c.layer_id == layer_id))
+                self.conn.execute(t.insert().values(layer_id=layer_id, blob_digest=digest, size_bytes=size, created_at=time.time()))
+
+    def list_layers(self) -> list[sa.Row]:
+        return self._all(sa.select(m.image_layers))
+
+    def delete_layers(self, layer_ids: Sequence[str]) -> None:
+        with self.conn.begin():
+            self.conn.execute(m.image_layers.delete().where(m.image_layers.c.layer_id.in_(list(layer_ids))))
+
+    def image_ids_in_use(self) -> set[str]:
+        """Images of the functions of apps that are running or deployed."""
+        live = sa.select(m.apps.c.id).where(m.apps.c.state.in_(["running", "deployed"]))
+        rows = self._all(sa.select(m.functions.c.definition).where(m.functions.c.app_id.in_(live)))
+        from squall._proto.squall.v1 import common_pb2
+
+        ids = set()
+        for r in rows:
+            d = common_pb2.FunctionDefinition.FromString(r.definition)
+            if d.image_id:
+                ids.add(d.image_id)
+        return ids

@@ -364,3 +364,63 @@ class ServerInfoResponse(_message.Message):
     version: str
     workers: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, version: _Optional[str] = ..., workers: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ImageBuildRequest(_message.Message):
+    __slots__ = ("recipe_json", "force", "registry_secret_id")
+    RECIPE_JSON_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_SECRET_ID_FIELD_NUMBER: _ClassVar[int]
+    recipe_json: str
+    force: bool
+    registry_secret_id: str
+    def __init__(self, recipe_json: _Optional[str] = ..., force: _Optional[bool] = ..., registry_secret_id: _Optional[str] = ...) -> None: ...
+
+class ImageBuildEvent(_message.Message):
+    __slots__ = ("log", "done", "error")
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    log: str
+    done: ImageInfo
+    error: str
+    def __init__(self, log: _Optional[str] = ..., done: _Optional[_Union[ImageInfo, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
+
+class ImageInfo(_message.Message):
+    __slots__ = ("image_id", "status", "description", "layer_ids", "size_bytes", "created_at", "built_at", "python_version", "cached", "build_s")
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    LAYER_IDS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    BUILT_AT_FIELD_NUMBER: _ClassVar[int]
+    PYTHON_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FIELD_NUMBER: _ClassVar[int]
+    BUILD_S_FIELD_NUMBER: _ClassVar[int]
+    image_id: str
+    status: str
+    description: str
+    layer_ids: _containers.RepeatedScalarFieldContainer[str]
+    size_bytes: int
+    created_at: float
+    built_at: float
+    python_version: str
+    cached: bool
+    build_s: float
+    def __init__(self, image_id: _Optional[str] = ..., status: _Optional[str] = ..., description: _Optional[str] = ..., layer_ids: _Optional[_Iterable[str]] = ..., size_bytes: _Optional[int] = ..., created_at: _Optional[float] = ..., built_at: _Optional[float] = ..., python_version: _Optional[str] = ..., cached: _Optional[bool] = ..., build_s: _Optional[float] = ...) -> None: ...
+
+class ImageListResponse(_message.Message):
+    __slots__ = ("images",)
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    images: _containers.RepeatedCompositeFieldContainer[ImageInfo]
+    def __init__(self, images: _Optional[_Iterable[_Union[ImageInfo, _Mapping]]] = ...) -> None: ...
+
+class ImageGcResponse(_message.Message):
+    __slots__ = ("removed_image_ids", "removed_layer_ids", "freed_bytes")
+    REMOVED_IMAGE_IDS_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_LAYER_IDS_FIELD_NUMBER: _ClassVar[int]
+    FREED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    removed_image_ids: _containers.RepeatedScalarFieldContainer[str]
+    removed_layer_ids: _containers.RepeatedScalarFieldContainer[str]
+    freed_bytes: int
+    def __init__(self, removed_image_ids: _Optional[_Iterable[str]] = ..., removed_layer_ids: _Optional[_Iterable[str]] = ..., freed_bytes: _Optional[int] = ...) -> None: ...

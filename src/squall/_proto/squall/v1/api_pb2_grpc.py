@@ -140,6 +140,21 @@ class ApiStub:
                 request_serializer=squall_dot_v1_dot_api__pb2.Empty.SerializeToString,
                 response_deserializer=squall_dot_v1_dot_api__pb2.ServerInfoResponse.FromString,
                 _registered_method=True)
+        self.ImageBuild = channel.unary_stream(
+                '/squall.v1.Api/ImageBuild',
+                request_serializer=squall_dot_v1_dot_api__pb2.ImageBuildRequest.SerializeToString,
+                response_deserializer=squall_dot_v1_dot_api__pb2.ImageBuildEvent.FromString,
+                _registered_method=True)
+        self.ImageList = channel.unary_unary(
+                '/squall.v1.Api/ImageList',
+                request_serializer=squall_dot_v1_dot_api__pb2.Empty.SerializeToString,
+                response_deserializer=squall_dot_v1_dot_api__pb2.ImageListResponse.FromString,
+                _registered_method=True)
+        self.ImageGc = channel.unary_unary(
+                '/squall.v1.Api/ImageGc',
+                request_serializer=squall_dot_v1_dot_api__pb2.Empty.SerializeToString,
+                response_deserializer=squall_dot_v1_dot_api__pb2.ImageGcResponse.FromString,
+                _registered_method=True)
 
 
 class ApiServicer:
@@ -272,6 +287,24 @@ class ApiServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImageBuild(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImageList(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImageGc(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ApiServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -379,6 +412,21 @@ def add_ApiServicer_to_server(servicer, server):
                     servicer.ServerInfo,
                     request_deserializer=squall_dot_v1_dot_api__pb2.Empty.FromString,
                     response_serializer=squall_dot_v1_dot_api__pb2.ServerInfoResponse.SerializeToString,
+            ),
+            'ImageBuild': grpc.unary_stream_rpc_method_handler(
+                    servicer.ImageBuild,
+                    request_deserializer=squall_dot_v1_dot_api__pb2.ImageBuildRequest.FromString,
+                    response_serializer=squall_dot_v1_dot_api__pb2.ImageBuildEvent.SerializeToString,
+            ),
+            'ImageList': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImageList,
+                    request_deserializer=squall_dot_v1_dot_api__pb2.Empty.FromString,
+                    response_serializer=squall_dot_v1_dot_api__pb2.ImageListResponse.SerializeToString,
+            ),
+            'ImageGc': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImageGc,
+                    request_deserializer=squall_dot_v1_dot_api__pb2.Empty.FromString,
+                    response_serializer=squall_dot_v1_dot_api__pb2.ImageGcResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -949,6 +997,87 @@ class Api:
             '/squall.v1.Api/ServerInfo',
             squall_dot_v1_dot_api__pb2.Empty.SerializeToString,
             squall_dot_v1_dot_api__pb2.ServerInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImageBuild(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/squall.v1.Api/ImageBuild',
+            squall_dot_v1_dot_api__pb2.ImageBuildRequest.SerializeToString,
+            squall_dot_v1_dot_api__pb2.ImageBuildEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImageList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/squall.v1.Api/ImageList',
+            squall_dot_v1_dot_api__pb2.Empty.SerializeToString,
+            squall_dot_v1_dot_api__pb2.ImageListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImageGc(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/squall.v1.Api/ImageGc',
+            squall_dot_v1_dot_api__pb2.Empty.SerializeToString,
+            squall_dot_v1_dot_api__pb2.ImageGcResponse.FromString,
             options,
             channel_credentials,
             insecure,

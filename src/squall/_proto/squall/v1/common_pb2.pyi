@@ -82,7 +82,7 @@ class FunctionOptions(_message.Message):
     def __init__(self, cpu: _Optional[float] = ..., cpu_limit: _Optional[float] = ..., memory_mb: _Optional[int] = ..., memory_limit_mb: _Optional[int] = ..., timeout_s: _Optional[float] = ..., max_retries: _Optional[int] = ..., backoff_coefficient: _Optional[float] = ..., initial_delay_s: _Optional[float] = ..., max_delay_s: _Optional[float] = ..., min_containers: _Optional[int] = ..., max_containers: _Optional[int] = ..., buffer_containers: _Optional[int] = ..., scaledown_window_s: _Optional[float] = ..., env: _Optional[_Mapping[str, str]] = ..., max_concurrent_inputs: _Optional[int] = ..., batch_max_size: _Optional[int] = ..., batch_wait_ms: _Optional[int] = ..., is_generator: _Optional[bool] = ..., runtime: _Optional[str] = ..., block_network: _Optional[bool] = ..., max_inputs: _Optional[int] = ..., startup_timeout_s: _Optional[float] = ...) -> None: ...
 
 class FunctionDefinition(_message.Message):
-    __slots__ = ("module_name", "qualname", "is_class", "mount_digest", "mount_name", "image_id", "options", "class_params", "app_name", "function_name", "secret_ids", "methods", "generator_methods")
+    __slots__ = ("module_name", "qualname", "is_class", "mount_digest", "mount_name", "image_id", "options", "class_params", "app_name", "function_name", "secret_ids", "methods", "generator_methods", "file_mounts")
     MODULE_NAME_FIELD_NUMBER: _ClassVar[int]
     QUALNAME_FIELD_NUMBER: _ClassVar[int]
     IS_CLASS_FIELD_NUMBER: _ClassVar[int]
@@ -96,6 +96,7 @@ class FunctionDefinition(_message.Message):
     SECRET_IDS_FIELD_NUMBER: _ClassVar[int]
     METHODS_FIELD_NUMBER: _ClassVar[int]
     GENERATOR_METHODS_FIELD_NUMBER: _ClassVar[int]
+    FILE_MOUNTS_FIELD_NUMBER: _ClassVar[int]
     module_name: str
     qualname: str
     is_class: bool
@@ -109,7 +110,40 @@ class FunctionDefinition(_message.Message):
     secret_ids: _containers.RepeatedScalarFieldContainer[str]
     methods: _containers.RepeatedScalarFieldContainer[str]
     generator_methods: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, module_name: _Optional[str] = ..., qualname: _Optional[str] = ..., is_class: _Optional[bool] = ..., mount_digest: _Optional[str] = ..., mount_name: _Optional[str] = ..., image_id: _Optional[str] = ..., options: _Optional[_Union[FunctionOptions, _Mapping]] = ..., class_params: _Optional[bytes] = ..., app_name: _Optional[str] = ..., function_name: _Optional[str] = ..., secret_ids: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[str]] = ..., generator_methods: _Optional[_Iterable[str]] = ...) -> None: ...
+    file_mounts: _containers.RepeatedCompositeFieldContainer[FileMount]
+    def __init__(self, module_name: _Optional[str] = ..., qualname: _Optional[str] = ..., is_class: _Optional[bool] = ..., mount_digest: _Optional[str] = ..., mount_name: _Optional[str] = ..., image_id: _Optional[str] = ..., options: _Optional[_Union[FunctionOptions, _Mapping]] = ..., class_params: _Optional[bytes] = ..., app_name: _Optional[str] = ..., function_name: _Optional[str] = ..., secret_ids: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[str]] = ..., generator_methods: _Optional[_Iterable[str]] = ..., file_mounts: _Optional[_Iterable[_Union[FileMount, _Mapping]]] = ...) -> None: ...
+
+class FileMount(_message.Message):
+    __slots__ = ("digest", "path", "is_file")
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    IS_FILE_FIELD_NUMBER: _ClassVar[int]
+    digest: str
+    path: str
+    is_file: bool
+    def __init__(self, digest: _Optional[str] = ..., path: _Optional[str] = ..., is_file: _Optional[bool] = ...) -> None: ...
+
+class LayerSpec(_message.Message):
+    __slots__ = ("layer_id", "step_json", "blob_digest", "force")
+    LAYER_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_JSON_FIELD_NUMBER: _ClassVar[int]
+    BLOB_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    layer_id: str
+    step_json: str
+    blob_digest: str
+    force: bool
+    def __init__(self, layer_id: _Optional[str] = ..., step_json: _Optional[str] = ..., blob_digest: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class ImagePlan(_message.Message):
+    __slots__ = ("image_id", "layers", "config_json")
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
+    image_id: str
+    layers: _containers.RepeatedCompositeFieldContainer[LayerSpec]
+    config_json: str
+    def __init__(self, image_id: _Optional[str] = ..., layers: _Optional[_Iterable[_Union[LayerSpec, _Mapping]]] = ..., config_json: _Optional[str] = ...) -> None: ...
 
 class Input(_message.Message):
     __slots__ = ("input_id", "idx", "args", "method_name", "attempt", "call_id")

@@ -69,21 +69,45 @@ class ContainerLogs(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[_common_pb2.LogEntry, _Mapping]]] = ...) -> None: ...
 
 class WorkerEvent(_message.Message):
-    __slots__ = ("register", "heartbeat", "started", "exited", "logs")
+    __slots__ = ("register", "heartbeat", "started", "exited", "logs", "build_log", "build_done")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     STARTED_FIELD_NUMBER: _ClassVar[int]
     EXITED_FIELD_NUMBER: _ClassVar[int]
     LOGS_FIELD_NUMBER: _ClassVar[int]
+    BUILD_LOG_FIELD_NUMBER: _ClassVar[int]
+    BUILD_DONE_FIELD_NUMBER: _ClassVar[int]
     register: WorkerRegister
     heartbeat: WorkerHeartbeat
     started: ContainerStarted
     exited: ContainerExited
     logs: ContainerLogs
-    def __init__(self, register: _Optional[_Union[WorkerRegister, _Mapping]] = ..., heartbeat: _Optional[_Union[WorkerHeartbeat, _Mapping]] = ..., started: _Optional[_Union[ContainerStarted, _Mapping]] = ..., exited: _Optional[_Union[ContainerExited, _Mapping]] = ..., logs: _Optional[_Union[ContainerLogs, _Mapping]] = ...) -> None: ...
+    build_log: BuildLog
+    build_done: BuildDone
+    def __init__(self, register: _Optional[_Union[WorkerRegister, _Mapping]] = ..., heartbeat: _Optional[_Union[WorkerHeartbeat, _Mapping]] = ..., started: _Optional[_Union[ContainerStarted, _Mapping]] = ..., exited: _Optional[_Union[ContainerExited, _Mapping]] = ..., logs: _Optional[_Union[ContainerLogs, _Mapping]] = ..., build_log: _Optional[_Union[BuildLog, _Mapping]] = ..., build_done: _Optional[_Union[BuildDone, _Mapping]] = ...) -> None: ...
+
+class BuildLog(_message.Message):
+    __slots__ = ("build_id", "lines")
+    BUILD_ID_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    build_id: str
+    lines: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, build_id: _Optional[str] = ..., lines: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class BuildDone(_message.Message):
+    __slots__ = ("build_id", "error", "layers", "python_version")
+    BUILD_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
+    PYTHON_VERSION_FIELD_NUMBER: _ClassVar[int]
+    build_id: str
+    error: str
+    layers: _containers.RepeatedCompositeFieldContainer[_common_pb2.LayerSpec]
+    python_version: str
+    def __init__(self, build_id: _Optional[str] = ..., error: _Optional[str] = ..., layers: _Optional[_Iterable[_Union[_common_pb2.LayerSpec, _Mapping]]] = ..., python_version: _Optional[str] = ...) -> None: ...
 
 class StartContainer(_message.Message):
-    __slots__ = ("container_id", "function_id", "definition", "token", "runtime", "scheduled_at", "secret_env")
+    __slots__ = ("container_id", "function_id", "definition", "token", "runtime", "scheduled_at", "secret_env", "image")
     class SecretEnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +122,7 @@ class StartContainer(_message.Message):
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
     SCHEDULED_AT_FIELD_NUMBER: _ClassVar[int]
     SECRET_ENV_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
     container_id: str
     function_id: str
     definition: _common_pb2.FunctionDefinition
@@ -105,7 +130,31 @@ class StartContainer(_message.Message):
     runtime: str
     scheduled_at: float
     secret_env: _containers.ScalarMap[str, str]
-    def __init__(self, container_id: _Optional[str] = ..., function_id: _Optional[str] = ..., definition: _Optional[_Union[_common_pb2.FunctionDefinition, _Mapping]] = ..., token: _Optional[str] = ..., runtime: _Optional[str] = ..., scheduled_at: _Optional[float] = ..., secret_env: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    image: _common_pb2.ImagePlan
+    def __init__(self, container_id: _Optional[str] = ..., function_id: _Optional[str] = ..., definition: _Optional[_Union[_common_pb2.FunctionDefinition, _Mapping]] = ..., token: _Optional[str] = ..., runtime: _Optional[str] = ..., scheduled_at: _Optional[float] = ..., secret_env: _Optional[_Mapping[str, str]] = ..., image: _Optional[_Union[_common_pb2.ImagePlan, _Mapping]] = ...) -> None: ...
+
+class BuildImage(_message.Message):
+    __slots__ = ("build_id", "image", "registry_auth")
+    class RegistryAuthEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    BUILD_ID_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_AUTH_FIELD_NUMBER: _ClassVar[int]
+    build_id: str
+    image: _common_pb2.ImagePlan
+    registry_auth: _containers.ScalarMap[str, str]
+    def __init__(self, build_id: _Optional[str] = ..., image: _Optional[_Union[_common_pb2.ImagePlan, _Mapping]] = ..., registry_auth: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class GcLayers(_message.Message):
+    __slots__ = ("keep_layer_ids",)
+    KEEP_LAYER_IDS_FIELD_NUMBER: _ClassVar[int]
+    keep_layer_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, keep_layer_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class StopContainer(_message.Message):
     __slots__ = ("container_id", "reason")
@@ -116,11 +165,15 @@ class StopContainer(_message.Message):
     def __init__(self, container_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class WorkerCommand(_message.Message):
-    __slots__ = ("start", "stop", "start_sandbox")
+    __slots__ = ("start", "stop", "build", "gc_layers", "start_sandbox")
     START_FIELD_NUMBER: _ClassVar[int]
     STOP_FIELD_NUMBER: _ClassVar[int]
+    BUILD_FIELD_NUMBER: _ClassVar[int]
+    GC_LAYERS_FIELD_NUMBER: _ClassVar[int]
     START_SANDBOX_FIELD_NUMBER: _ClassVar[int]
     start: StartContainer
     stop: StopContainer
+    build: BuildImage
+    gc_layers: GcLayers
     start_sandbox: _sandbox_pb2.StartSandbox
-    def __init__(self, start: _Optional[_Union[StartContainer, _Mapping]] = ..., stop: _Optional[_Union[StopContainer, _Mapping]] = ..., start_sandbox: _Optional[_Union[_sandbox_pb2.StartSandbox, _Mapping]] = ...) -> None: ...
+    def __init__(self, start: _Optional[_Union[StartContainer, _Mapping]] = ..., stop: _Optional[_Union[StopContainer, _Mapping]] = ..., build: _Optional[_Union[BuildImage, _Mapping]] = ..., gc_layers: _Optional[_Union[GcLayers, _Mapping]] = ..., start_sandbox: _Optional[_Union[_sandbox_pb2.StartSandbox, _Mapping]] = ...) -> None: ...

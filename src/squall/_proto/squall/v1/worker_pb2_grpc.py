@@ -47,6 +47,11 @@ class WorkerServiceStub:
                 request_serializer=squall_dot_v1_dot_api__pb2.BlobRef.SerializeToString,
                 response_deserializer=squall_dot_v1_dot_api__pb2.BlobChunk.FromString,
                 _registered_method=True)
+        self.BlobPut = channel.stream_unary(
+                '/squall.v1.WorkerService/BlobPut',
+                request_serializer=squall_dot_v1_dot_api__pb2.BlobChunk.SerializeToString,
+                response_deserializer=squall_dot_v1_dot_api__pb2.BlobRef.FromString,
+                _registered_method=True)
 
 
 class WorkerServiceServicer:
@@ -66,6 +71,13 @@ class WorkerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BlobPut(self, request_iterator, context):
+        """built image layers
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +90,11 @@ def add_WorkerServiceServicer_to_server(servicer, server):
                     servicer.BlobGet,
                     request_deserializer=squall_dot_v1_dot_api__pb2.BlobRef.FromString,
                     response_serializer=squall_dot_v1_dot_api__pb2.BlobChunk.SerializeToString,
+            ),
+            'BlobPut': grpc.stream_unary_rpc_method_handler(
+                    servicer.BlobPut,
+                    request_deserializer=squall_dot_v1_dot_api__pb2.BlobChunk.FromString,
+                    response_serializer=squall_dot_v1_dot_api__pb2.BlobRef.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -136,6 +153,33 @@ class WorkerService:
             '/squall.v1.WorkerService/BlobGet',
             squall_dot_v1_dot_api__pb2.BlobRef.SerializeToString,
             squall_dot_v1_dot_api__pb2.BlobChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BlobPut(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/squall.v1.WorkerService/BlobPut',
+            squall_dot_v1_dot_api__pb2.BlobChunk.SerializeToString,
+            squall_dot_v1_dot_api__pb2.BlobRef.FromString,
             options,
             channel_credentials,
             insecure,
