@@ -111,11 +111,24 @@ import grpc
 from squall._proto.squall.v1 import api_pb2, api_pb2_grpc, container_pb2, container_pb2_grpc, sandbox_pb2, sandbox_pb2_grpc
 
 port = int(sys.argv[1])
-try:
-    socket.create_connection(("127.0.0.1", port), timeout=3).close()
-    print("tcp: connected")
-except OSError as e:
-    print("tcp: refused", type(e).__name__)
+gateways = []
+try:  # the sandbox's default route leads to the host's bridge: the host itself must not answer there
+    for line in open("/proc/net/route").read().splitlines()[1:]:
+        f = line.split()
+        if f[1] == "00000000" and f[2] != "00000000":
+            gateways.append(socket.inet_ntoa(bytes.fromhex(f[2])[::-1]))
+except OSError:
+    pass
+for host in ["127.0.0.1", *gateways]:
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        print("tcp: connected", host)
+        break
+    except OSError as e:
+        pass
+else:
+    print("tcp: refused")
+print("gateways:", len(gateways))
 
 environ = open("/proc/1/environ", "rb").read().split(b"\0") if os.access("/proc/1/environ", os.R_OK) else []
 stolen = [e.split(b"=", 1)[1].decode() for e in environ if e.startswith(b"SQUALL_SANDBOX_TOKEN=") and e.split(b"=", 1)[1]]
@@ -147,10 +160,11 @@ def test_control_plane_is_unreachable_without_credentials(gvisor):
     out = p.stdout.read()
     assert p.wait() == 0, p.stderr.read()
     lines = out.splitlines()
-    assert lines[0].startswith("tcp: refused")  # the server's port on the host's loopback is not this sandbox's loopback
-    assert lines[1] == "token in /proc/1/environ: False"
-    assert lines[2:5] == ["ServerInfo: UNAUTHENTICATED", "SandboxList: UNAUTHENTICATED", "ContainerHello: UNAUTHENTICATED"]
-    assert lines[5:] == ["SandboxConnect: UNAUTHENTICATED"]
+    assert lines[0] == "tcp: refused"  # the host's loopback is not this sandbox's, and the host is not reachable from it
+    assert lines[1] == "gateways: 1"  # a default sandbox has egress: the host's side of it was tried too
+    assert lines[2] == "token in /proc/1/environ: False"
+    assert lines[3:6] == ["ServerInfo: UNAUTHENTICATED", "SandboxList: UNAUTHENTICATED", "ContainerHello: UNAUTHENTICATED"]
+    assert lines[6:] == ["SandboxConnect: UNAUTHENTICATED"]
     assert sb.exec("echo", "still fine").stdout.read() == "still fine\n"  # the failed attempts did not break the supervisor
     sb.terminate()
 
@@ -200,3 +214,27 @@ def test_fork_bomb_is_contained_and_says_why(gvisor):
     assert sb.exec("echo", "alive").stdout.read() == "alive\n"
     assert sb.poll() is None
     sb.terminate()
+
+
+# -- egress: a "remote host" in a network namespace made by the test (tests/integration/test_network.py) --
+from tests.integration.test_network import CLIENT, remote  # noqa: E402,F401 - the fixture is used by name
+
+
+def _connect(sb, *targets: str) -> list[str]:
+    p = sb.exec("python3", "-c", CLIENT, *targets)
+    out = p.stdout.read()
+    assert p.wait() == 0, p.stderr.read()
+    return out.splitlines()
+
+
+def test_egress_by_default_and_cidr_allowlist(gvisor, remote):
+    open_sb = squall.Sandbox.create(timeout=60)
+    assert _connect(open_sb, remote.target)[0].startswith("connected remote-ok")
+    allowed = squall.Sandbox.create(outbound_cidr_allowlist=[str(remote.subnet)], timeout=60)
+    assert _connect(allowed, remote.target)[0].startswith("connected remote-ok")
+    elsewhere = squall.Sandbox.create(outbound_cidr_allowlist=["192.0.2.0/24"], timeout=60)
+    assert _connect(elsewhere, remote.target)[0].startswith("blocked")
+    blocked = squall.Sandbox.create(block_network=True, timeout=60)
+    assert _connect(blocked, remote.target)[0].startswith("blocked")
+    for sb in (open_sb, allowed, elsewhere, blocked):
+        sb.terminate()
