@@ -11,10 +11,11 @@ import pytest
 
 import squall
 from squall.exception import NotFoundError
-from tests.conftest import make_cluster, needs_root
+from tests.conftest import Cluster, needs_root
 
 pytestmark = [pytest.mark.runtime, pytest.mark.integration]
 
+DISK_MB = 128  # each sandbox's writable disk in this module's clusters
 LIST_CMDLINES = 'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f"; echo; done'
 
 
@@ -22,7 +23,16 @@ LIST_CMDLINES = 'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f"; echo; do
 def clusters(tmp_path_factory):
     needs_root()
     made = {}
-    yield lambda runtime: made.get(runtime) or made.setdefault(runtime, make_cluster(tmp_path_factory, runtime))
+
+    def make(runtime: str) -> Cluster:
+        if runtime not in made:
+            c = made[runtime] = Cluster(tmp_path_factory.mktemp(f"sbsec-{runtime}"), runtime)
+            c.env["SQUALL_SANDBOX_DISK_MB"] = str(DISK_MB)
+            c.start_server()
+            c.start_worker()
+        return made[runtime]
+
+    yield make
     for c in made.values():
         c.stop()
 
@@ -200,6 +210,19 @@ def test_memory_bomb_is_killed_and_says_why(gvisor):
     else:  # the runtime's OOM kill ended the whole sandbox: it says so too
         assert sb.returncode == -9
         assert "out of memory (limit 256 MiB)" in sb.exit_reason
+
+
+def test_writes_past_the_disk_limit_fail(both):
+    sb = squall.Sandbox.create(runtime=both, timeout=60)
+    p = sb.exec("sh", "-c", f"dd if=/dev/zero of=/root/fill bs=1M count={2 * DISK_MB}")
+    assert p.wait() != 0
+    assert "No space left on device" in p.stderr.read()
+    size = int(sb.exec("stat", "-c", "%s", "/root/fill").stdout.read())
+    assert DISK_MB // 2 << 20 < size <= DISK_MB << 20
+    # Freeing space makes room again: the limit is on what the sandbox holds, not what it wrote.
+    sb.filesystem.remove("/root/fill")
+    assert sb.exec("sh", "-c", f"dd if=/dev/zero of=/root/again bs=1M count={DISK_MB // 2}").wait() == 0
+    sb.terminate()
 
 
 def test_fork_bomb_is_contained_and_says_why(gvisor):

@@ -37,6 +37,8 @@ DEFAULT_CPU_LIMIT = 1.0
 DEFAULT_MEMORY_MB = 128  # MiB reserved when memory= is not given
 DEFAULT_MEMORY_LIMIT_MB = 1024
 PIDS_LIMIT = 256  # processes the user's commands may have at once in one sandbox
+DISK_ENV = "SQUALL_SANDBOX_DISK_MB"  # the writable disk of each sandbox (its files, in MiB)
+DEFAULT_DISK_MB = 8192
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024  # main command output kept per stream for readers
 KEEP_FINISHED = 256  # stopped sandboxes whose output stays readable
 START_TIMEOUT_S = 120.0
@@ -46,6 +48,12 @@ def new_id(kind: str) -> str:
     import uuid
 
     return config.ID_PREFIX[kind] + uuid.uuid4().hex[:20]
+
+
+def disk_limit_mb() -> int:
+    import os
+
+    return int(os.environ.get(DISK_ENV) or DEFAULT_DISK_MB)
 
 
 class SandboxGone(Exception):
@@ -174,7 +182,7 @@ class SandboxManager:
         w.commands.put_nowait(worker_pb2.WorkerCommand(start_sandbox=sb_pb.StartSandbox(
             sandbox_id=rec.sandbox_id, token=rec.token, runtime=runtime, cpu_limit=max(DEFAULT_CPU_LIMIT, req.cpu), memory_limit_mb=memory_limit,
             pids_limit=PIDS_LIMIT, block_network=req.block_network, outbound_cidr_allowlist=list(req.outbound_cidr_allowlist),
-            scheduled_at=time.time(), image_id=req.image_id,
+            scheduled_at=time.time(), image_id=req.image_id, disk_limit_mb=disk_limit_mb(),
         )))
         self._spawn(self._lifetime(rec, timeout))
         return rec

@@ -10,6 +10,7 @@ the supervisor over its stream, never through the container's environment.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import pathlib
@@ -76,15 +77,57 @@ def _network(start: sb_pb.StartSandbox) -> bool | NetworkPolicy:
     return NetworkPolicy(egress=True, cidr_allowlist=list(start.outbound_cidr_allowlist) or None)
 
 
+class Disk:
+    """A sandbox's writable layer: an ext4 filesystem in a sparse file of `size_mb`, loop-mounted,
+    so writes past the limit fail with ENOSPC inside the sandbox and never fill the worker's disk.
+    (About 25 ms to make and mount; a tmpfs would count the files against the memory limit.)"""
+
+    def __init__(self, root: pathlib.Path, sandbox_id: str):
+        self.image = root / f"{sandbox_id}.img"
+        self.mount_point = root / sandbox_id
+        self.upper = self.mount_point / "upper"
+
+    async def create(self, size_mb: int) -> None:
+        self.mount_point.mkdir(parents=True)
+        with open(self.image, "wb") as f:  # noqa: ASYNC230 - a sparse file: no data written
+            f.truncate(size_mb << 20)
+        await _run("mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", "-E", "lazy_itable_init=1,lazy_journal_init=1", str(self.image))
+        await _run("mount", "-o", "loop,nosuid,nodev", str(self.image), str(self.mount_point))
+        self.upper.mkdir()
+
+    async def remove(self) -> None:
+        if os.path.ismount(self.mount_point):
+            proc = await asyncio.create_subprocess_exec("umount", str(self.mount_point), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            if await proc.wait() != 0:
+                await _run("umount", "-l", str(self.mount_point))
+        self.image.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.mount_point.rmdir()
+
+
+async def _run(*argv: str) -> None:
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:2])} failed: {out.decode(errors='replace').strip()}")
+
+
 async def run_sandbox(worker: Worker, start: sb_pb.StartSandbox) -> None:
     sid = start.sandbox_id
+    disk = Disk(worker.home / "run" / "sandbox-disks", sid) if start.disk_limit_mb else None
     try:
         runtime = worker.runtimes.get(start.runtime)
         if runtime is None:
             raise RuntimeError(f"runtime {start.runtime!r} is not enabled on worker {worker.worker_id} (enabled: {', '.join(worker.runtimes)})")
-        container = await runtime.start(sandbox_spec(worker, start, runtime))
+        spec = sandbox_spec(worker, start, runtime)
+        if disk is not None:
+            await disk.create(start.disk_limit_mb)
+            spec.upper_dir = disk.upper
+        container = await runtime.start(spec)
     except Exception as exc:
         log.exception("sandbox %s failed to start", sid)
+        if disk is not None:
+            await disk.remove()
         worker.outbox.put_nowait(worker_pb2.WorkerEvent(exited=worker_pb2.ContainerExited(container_id=sid, exit_code=-1, reason=f"sandbox failed to start: {exc}")))
         return
     worker.containers[sid] = container
@@ -95,6 +138,11 @@ async def run_sandbox(worker: Worker, start: sb_pb.StartSandbox) -> None:
     status = await container.wait()
     await asyncio.gather(*pumps, return_exceptions=True)
     worker.containers.pop(sid, None)
+    if disk is not None:
+        try:
+            await disk.remove()
+        except Exception:
+            log.exception("sandbox %s: removing its disk failed", sid)
     worker.outbox.put_nowait(worker_pb2.WorkerEvent(exited=worker_pb2.ContainerExited(container_id=sid, exit_code=status.exit_code, oom_killed=status.oom_killed)))
 
 
