@@ -262,3 +262,54 @@ def test_cli_create_exec_history_list_stop(gvisor):
     assert sandbox_id in gvisor.squall("sandbox", "list", "--all").stdout
     gone = gvisor.squall("sandbox", "exec", sandbox_id, "true")
     assert gone.returncode == 1 and "has stopped" in gone.stderr
+
+
+# -- the warm pool ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def pooled_cluster(tmp_path_factory):
+    needs_root()
+    from tests.conftest import Cluster
+
+    c = Cluster(tmp_path_factory.mktemp("sb-pool"), "gvisor")
+    c.env["SQUALL_SANDBOX_POOL"] = "2"
+    c.start_server()
+    c.start_worker()
+    yield c
+    c.stop()
+
+
+def _create_from_pool(*cmd, **kwargs) -> squall.Sandbox:
+    """Create sandboxes until one comes from the warm pool (it fills in the background)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        sb = squall.Sandbox.create(*cmd, **kwargs)
+        if squall.Sandbox.from_id(sb.object_id)._info.from_warm_pool:
+            return sb
+        sb.terminate()
+        sb.wait(raise_on_termination=False)
+    raise AssertionError("the warm pool never handed out a sandbox")
+
+
+def test_warm_pool_sandboxes_behave_like_fresh_ones(pooled_cluster, monkeypatch):
+    pooled_cluster.use_in_this_process(monkeypatch)
+    try:
+        secret = squall.Secret.from_dict({"TOKEN_FOR_POOL": "pooled-secret"})
+        sb = _create_from_pool(name="from-pool", env={"WHO": "pool"}, secrets=[secret], workdir="/tmp", tags={"k": "v"}, timeout=60)
+        assert sb.exec("sh", "-c", "echo $WHO $TOKEN_FOR_POOL; pwd").stdout.read() == "pool pooled-secret\n/tmp\n"
+        info = squall.Sandbox.from_id(sb.object_id)._info
+        assert (info.name, dict(info.tags), info.state) == ("from-pool", {"k": "v"}, "running")
+        assert sb.object_id in {s.object_id for s in squall.Sandbox.list(tags={"k": "v"})}
+        main = _create_from_pool("sh", "-c", "echo main ran; exit 4", timeout=60)
+        main.wait()
+        assert (main.returncode, main.stdout.read()) == (4, "main ran\n")
+        # Sandboxes that ask for something the pool does not hold start fresh.
+        custom = squall.Sandbox.create(memory=512, timeout=60)
+        assert not squall.Sandbox.from_id(custom.object_id)._info.from_warm_pool
+        assert custom.exec("echo", "fresh").stdout.read() == "fresh\n"
+        # The pool's idle sandboxes are nobody's: not listed, not counted as the user's.
+        listed = {s.object_id for s in squall.Sandbox.list()}
+        assert listed == {sb.object_id, custom.object_id}
+        for s in (sb, custom):
+            s.terminate()
+    finally:
+        _reset()

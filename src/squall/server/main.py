@@ -41,6 +41,7 @@ class Server:
         self.cp.sandboxes.recover()
         self.cp.recover()
         self.cp.start()
+        self.cp.sandboxes.start()
         blobs = LocalBlobStore(self.home / "blobs")
         self.cp.images = ImageBuilds(self.store, blobs, self.cp.workers)
         self.grpc = grpc.aio.server(options=config.grpc_options(), interceptors=[TokenInterceptor(self.token, lambda t: t in self.cp.tokens)])

@@ -42,6 +42,8 @@ DEFAULT_DISK_MB = 8192
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024  # main command output kept per stream for readers
 KEEP_FINISHED = 256  # stopped sandboxes whose output stays readable
 START_TIMEOUT_S = 120.0
+POOL_ENV = "SQUALL_SANDBOX_POOL"  # how many idle gVisor sandboxes of the default image to keep started
+POOL_CHECK_S = 1.0
 
 
 def new_id(kind: str) -> str:
@@ -100,6 +102,12 @@ class SandboxRec:
     output: tuple[bytearray, bytearray] = dataclasses.field(default_factory=lambda: (bytearray(), bytearray()))
     output_closed: bool = False
     last_active: float = dataclasses.field(default_factory=time.time)
+    started_at: float = dataclasses.field(default_factory=time.time)
+    claimed_at: float = 0.0
+    deadline: float = float("inf")
+    timeout_s: float = 0.0
+    pooled: bool = False  # idle in the warm pool, nobody's yet
+    from_pool: bool = False  # it was handed out from the warm pool
 
     def notify(self) -> None:
         self.changed.set()
@@ -109,7 +117,7 @@ class SandboxRec:
         return sb_pb.SandboxInfo(
             sandbox_id=self.sandbox_id, app_id=self.app_id, name=self.name, state=self.state, created_at=self.created_at, stopped_at=self.stopped_at,
             done=self.done.is_set(), returncode=self.returncode, reason=self.reason, timed_out=self.timed_out, tags=self.tags, runtime=self.runtime,
-            worker_id=self.worker_id, memory_limit_mb=self.memory_limit_mb, pids_limit=self.pids_limit,
+            worker_id=self.worker_id, memory_limit_mb=self.memory_limit_mb, pids_limit=self.pids_limit, from_warm_pool=self.from_pool,
         )
 
 
@@ -130,6 +138,10 @@ class SandboxManager:
         self._tokens: dict[str, str] = {}  # one-time supervisor token -> sandbox id
         self._req = itertools.count(1)
         self._tasks: set[asyncio.Task] = set()
+        import os
+
+        self.pool_size = int(os.environ.get(POOL_ENV) or 0)
+        self._refill: asyncio.Event | None = None
 
     def recover(self) -> None:
         self.db.stop_stale()
@@ -153,6 +165,12 @@ class SandboxManager:
             raise ValueError(f"idle_timeout={req.idle_timeout_s:g}: give a positive number of seconds")
         if req.name and any(s.app_id == app_id and s.name == req.name for s in self.sandboxes.values()):
             raise FileExistsError(f"app {app_id} already has a running sandbox named {req.name!r}; terminate it or pick another name")
+        rec = self._from_pool(req) or self._start(req, runtime)
+        self._claim(rec, req, app_id, timeout)
+        return rec
+
+    def _start(self, req: sb_pb.SandboxCreateRequest, runtime: str, pooled: bool = False) -> SandboxRec:
+        """Place a new sandbox on a worker and start it there; nobody's until _claim()."""
         cpu = req.cpu or DEFAULT_CPU
         memory_limit = req.memory_mb or DEFAULT_MEMORY_LIMIT_MB
         memory = min(req.memory_mb or DEFAULT_MEMORY_MB, memory_limit)
@@ -161,12 +179,27 @@ class SandboxManager:
         if choice is None:
             have = ", ".join(f"{c.worker_id} ({c.free_cpu:.2f} cpu, {c.free_memory_mb} MiB free, runtimes {','.join(c.runtimes)})" for c in caps) or "no workers connected"
             raise LookupError(f"no worker can run a {runtime} sandbox with {cpu:g} cpu and {memory} MiB now: {have}")
-        rec = SandboxRec(
-            new_id("sandbox"), app_id, req.name, req, runtime, choice.worker_id, secrets.token_urlsafe(32), cpu, memory, memory_limit, PIDS_LIMIT,
-            dict(req.tags),
-        )
+        rec = SandboxRec(new_id("sandbox"), "", "", req, runtime, choice.worker_id, secrets.token_urlsafe(32), cpu, memory, memory_limit, PIDS_LIMIT, {})
+        rec.pooled = pooled
         self.sandboxes[rec.sandbox_id] = rec
         self._tokens[rec.token] = rec.sandbox_id
+        w = self.cp.workers[choice.worker_id]
+        w.commands.put_nowait(worker_pb2.WorkerCommand(start_sandbox=sb_pb.StartSandbox(
+            sandbox_id=rec.sandbox_id, token=rec.token, runtime=runtime, cpu_limit=max(DEFAULT_CPU_LIMIT, req.cpu), memory_limit_mb=memory_limit,
+            pids_limit=PIDS_LIMIT, block_network=req.block_network, outbound_cidr_allowlist=list(req.outbound_cidr_allowlist),
+            scheduled_at=time.time(), image_id=req.image_id, disk_limit_mb=disk_limit_mb(),
+        )))
+        self._spawn(self._lifetime(rec))
+        return rec
+
+    def _claim(self, rec: SandboxRec, req: sb_pb.SandboxCreateRequest, app_id: str, timeout: float) -> None:
+        """Make a started (or pooled) sandbox this request's: its app, name, limits in time, and
+        the init that starts its main command."""
+        rec.pooled = False
+        rec.app_id, rec.name, rec.request, rec.tags = app_id, req.name, req, dict(req.tags)
+        rec.claimed_at = rec.last_active = time.time()
+        rec.deadline = rec.claimed_at + timeout
+        rec.timeout_s = timeout
         from squall.server.secret_box import secret_env  # decrypted here, kept in memory only, sent over the supervisor's authenticated stream
 
         env = {**dict(req.env), **secret_env(self.cp.store, list(req.secret_ids))}
@@ -175,17 +208,52 @@ class SandboxManager:
             command=list(req.command), env=env, workdir=req.workdir or "/", pids_limit=rec.pids_limit, memory_limit_mb=rec.memory_limit_mb,
         )))
         self.db.create(
-            id=rec.sandbox_id, app_id=app_id, name=req.name or None, state="starting", runtime=runtime, worker_id=choice.worker_id,
-            command=list(req.command), tags=rec.tags, memory_limit_mb=memory_limit, pids_limit=PIDS_LIMIT, created_at=rec.created_at,
+            id=rec.sandbox_id, app_id=app_id, name=req.name or None, state="running" if rec.connected else "starting", runtime=rec.runtime,
+            worker_id=rec.worker_id, command=list(req.command), tags=rec.tags, memory_limit_mb=rec.memory_limit_mb, pids_limit=PIDS_LIMIT,
+            created_at=rec.claimed_at,
         )
-        w = self.cp.workers[choice.worker_id]
-        w.commands.put_nowait(worker_pb2.WorkerCommand(start_sandbox=sb_pb.StartSandbox(
-            sandbox_id=rec.sandbox_id, token=rec.token, runtime=runtime, cpu_limit=max(DEFAULT_CPU_LIMIT, req.cpu), memory_limit_mb=memory_limit,
-            pids_limit=PIDS_LIMIT, block_network=req.block_network, outbound_cidr_allowlist=list(req.outbound_cidr_allowlist),
-            scheduled_at=time.time(), image_id=req.image_id, disk_limit_mb=disk_limit_mb(),
-        )))
-        self._spawn(self._lifetime(rec, timeout))
-        return rec
+        if rec.connected:
+            rec.state = "running"
+        rec.created_at = rec.claimed_at
+        rec.notify()
+
+    # -- the warm pool -------------------------------------------------------------------------
+    def _poolable(self, req: sb_pb.SandboxCreateRequest) -> bool:
+        """Pooled sandboxes are gVisor, default image, resources and network: only those match."""
+        return ((req.runtime or DEFAULT_RUNTIME) == DEFAULT_RUNTIME and not req.cpu and not req.memory_mb and not req.block_network
+                and not req.outbound_cidr_allowlist and not req.image_id)
+
+    def _from_pool(self, req: sb_pb.SandboxCreateRequest) -> SandboxRec | None:
+        if not self._poolable(req):
+            return None
+        for rec in self.sandboxes.values():
+            if rec.pooled and rec.connected and not rec.stop_requested and rec.worker_id in self.cp.workers:
+                rec.from_pool = True
+                if self._refill is not None:
+                    self._refill.set()
+                return rec
+        return None
+
+    def start(self) -> None:
+        self._refill = asyncio.Event()
+        if self.pool_size:
+            self._spawn(self._refill_loop())
+
+    async def _refill_loop(self) -> None:
+        """Keep `pool_size` idle gVisor sandboxes started, replacing each one taken."""
+        while True:
+            pooled = sum(1 for r in self.sandboxes.values() if r.pooled)
+            for _ in range(self.pool_size - pooled):
+                try:
+                    self._start(sb_pb.SandboxCreateRequest(), DEFAULT_RUNTIME, pooled=True)
+                except LookupError:
+                    break  # no worker (yet) or no room: try again later
+                except Exception:
+                    log.exception("starting a pooled sandbox failed")
+                    break
+            self._refill.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._refill.wait(), POOL_CHECK_S)
 
     def usage(self, worker_id: str) -> tuple[float, int]:
         live = [s for s in self.sandboxes.values() if s.worker_id == worker_id]
@@ -202,37 +270,36 @@ class SandboxManager:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _lifetime(self, rec: SandboxRec, timeout: float) -> None:
-        """Timeout, idle timeout, and a start that never finishes."""
-        deadline = rec.created_at + timeout
-        idle = rec.request.idle_timeout_s
+    async def _lifetime(self, rec: SandboxRec) -> None:
+        """Timeout, idle timeout, and a start that never finishes. (A pooled sandbox has no
+        timeout until it is claimed: then `deadline` is set.)"""
         while not rec.done.is_set():
             now = time.time()
-            if now >= deadline:
-                self.terminate(rec, f"timed out after {timeout:g} s (timeout={timeout:g})", timed_out=True)
+            idle = rec.request.idle_timeout_s if not rec.pooled else 0.0
+            if now >= rec.deadline:
+                self.terminate(rec, f"timed out after {rec.timeout_s:g} s (timeout={rec.timeout_s:g})", timed_out=True)
                 return
             if idle and not rec.execs and now - rec.last_active >= idle:
                 self.terminate(rec, f"idle for {idle:g} s (idle_timeout={idle:g})", timed_out=True)
                 return
-            if not rec.connected and now - rec.created_at > START_TIMEOUT_S:
+            if not rec.connected and now - rec.started_at > START_TIMEOUT_S:
                 self.terminate(rec, f"did not start within {START_TIMEOUT_S:g} s")
                 return
-            wake = deadline - now
+            wake = min(rec.deadline - now, 1.0)  # claiming a pooled sandbox sets its deadline
             if idle:
                 wake = min(wake, max(0.05, idle - (now - rec.last_active)) if not rec.execs else 1.0)
-            if not rec.connected:
-                wake = min(wake, 1.0)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(rec.done.wait(), wake)
 
     # -- lookups -------------------------------------------------------------------------------
     def get(self, sandbox_id: str) -> SandboxRec | None:
-        """A live sandbox."""
-        return self.sandboxes.get(sandbox_id)
+        """A live sandbox (not one idle in the warm pool: those are nobody's)."""
+        rec = self.sandboxes.get(sandbox_id)
+        return rec if rec is not None and not rec.pooled else None
 
     def get_any(self, sandbox_id: str) -> SandboxRec | None:
         """A live sandbox, or one that stopped recently (its output is still kept)."""
-        return self.sandboxes.get(sandbox_id) or self.finished.get(sandbox_id)
+        return self.get(sandbox_id) or self.finished.get(sandbox_id)
 
     def info(self, sandbox_id: str) -> sb_pb.SandboxInfo | None:
         rec = self.get_any(sandbox_id)
@@ -343,9 +410,10 @@ class SandboxManager:
 
     def agent_connected(self, rec: SandboxRec) -> None:
         rec.connected = True
-        rec.state = "running"
-        rec.last_active = time.time()
-        self.db.update(rec.sandbox_id, state="running")
+        if not rec.pooled:
+            rec.state = "running"
+            rec.last_active = time.time()
+            self.db.update(rec.sandbox_id, state="running")
         rec.notify()
 
     def agent_event(self, rec: SandboxRec, ev: sb_pb.AgentEvent) -> None:

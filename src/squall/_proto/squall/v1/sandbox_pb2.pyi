@@ -85,7 +85,7 @@ class SandboxGetRequest(_message.Message):
     def __init__(self, sandbox_id: _Optional[str] = ..., app_name: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class SandboxInfo(_message.Message):
-    __slots__ = ("sandbox_id", "app_id", "name", "state", "created_at", "stopped_at", "done", "returncode", "reason", "timed_out", "tags", "runtime", "worker_id", "memory_limit_mb", "pids_limit")
+    __slots__ = ("sandbox_id", "app_id", "name", "state", "created_at", "stopped_at", "done", "returncode", "reason", "timed_out", "tags", "runtime", "worker_id", "memory_limit_mb", "pids_limit", "from_warm_pool")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -108,6 +108,7 @@ class SandboxInfo(_message.Message):
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     MEMORY_LIMIT_MB_FIELD_NUMBER: _ClassVar[int]
     PIDS_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    FROM_WARM_POOL_FIELD_NUMBER: _ClassVar[int]
     sandbox_id: str
     app_id: str
     name: str
@@ -123,7 +124,8 @@ class SandboxInfo(_message.Message):
     worker_id: str
     memory_limit_mb: int
     pids_limit: int
-    def __init__(self, sandbox_id: _Optional[str] = ..., app_id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[str] = ..., created_at: _Optional[float] = ..., stopped_at: _Optional[float] = ..., done: _Optional[bool] = ..., returncode: _Optional[int] = ..., reason: _Optional[str] = ..., timed_out: _Optional[bool] = ..., tags: _Optional[_Mapping[str, str]] = ..., runtime: _Optional[str] = ..., worker_id: _Optional[str] = ..., memory_limit_mb: _Optional[int] = ..., pids_limit: _Optional[int] = ...) -> None: ...
+    from_warm_pool: bool
+    def __init__(self, sandbox_id: _Optional[str] = ..., app_id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[str] = ..., created_at: _Optional[float] = ..., stopped_at: _Optional[float] = ..., done: _Optional[bool] = ..., returncode: _Optional[int] = ..., reason: _Optional[str] = ..., timed_out: _Optional[bool] = ..., tags: _Optional[_Mapping[str, str]] = ..., runtime: _Optional[str] = ..., worker_id: _Optional[str] = ..., memory_limit_mb: _Optional[int] = ..., pids_limit: _Optional[int] = ..., from_warm_pool: _Optional[bool] = ...) -> None: ...
 
 class SandboxListRequest(_message.Message):
     __slots__ = ("app_id", "tags", "include_stopped")
