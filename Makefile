@@ -27,6 +27,7 @@ test-unit: install
 
 bench: install
 	$(PY) -m pip install -q --no-build-isolation -e ".[bench]"
+	command -v podman >/dev/null || apt-get install -y -q podman   # the image-build peer
 	$(PY) benchmarks/run.py
 
 proto:

@@ -25,7 +25,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import bench_app, bench_storage  # noqa: E402
+from benchmarks import bench_app, bench_images, bench_storage  # noqa: E402
 from tests.conftest import CACHE, Cluster  # noqa: E402
 
 
@@ -186,6 +186,8 @@ def markdown(r: dict) -> str:
     lines += [f"| `{k.split('_')[0]} run` python3 -c pass | {v} ms |" for k, v in f.items()]
     if r.get("storage"):
         lines += ["", *bench_storage.markdown(r["storage"])]
+    if r.get("images"):
+        lines += ["", *bench_images.markdown(r["images"])]
     if r.get("notes"):
         lines += ["", "## Where the time goes", "", *r["notes"]]
     return "\n".join(lines) + "\n"
@@ -198,15 +200,16 @@ def main() -> None:
     ap.add_argument("--map-n", type=int, default=20_000)
     ap.add_argument("--colds", type=int, default=5)
     ap.add_argument("--no-ray", action="store_true")
-    ap.add_argument("--only-storage", action="store_true", help="run only the Dict/Queue vs Redis section; keep the other sections of latest.json")
+    ap.add_argument("--only", choices=["storage", "images"], help="run only that section; keep the other sections of latest.json")
+    ap.add_argument("--only-storage", action="store_const", const="storage", dest="only", help="same as --only storage")
     ap.add_argument("--storage-ops", type=int, default=2000)
     args = ap.parse_args()
     out_dir = ROOT / "benchmarks" / "results"
-    if args.only_storage:
+    if args.only:
         latest = out_dir / "latest.json"
         results = json.loads(latest.read_text()) if latest.exists() else {"when": "-", "machine": "-", "squall": []}
-        print("dict and queue vs redis ...", flush=True)
-        results["storage"] = storage_section(args.storage_ops)
+        print(f"{args.only} ...", flush=True)
+        results[args.only] = storage_section(args.storage_ops) if args.only == "storage" else images_section(args.colds)
         write(results, out_dir)
         return
     results: dict = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{platform.node()} ({os.cpu_count()} cpu)", "squall": []}
@@ -221,6 +224,8 @@ def main() -> None:
     results["floor"] = runtime_floor(ensure_debian_slim(CACHE, log=lambda _l: None), 10)
     print("dict and queue vs redis ...", flush=True)
     results["storage"] = storage_section(args.storage_ops)
+    print("images ...", flush=True)
+    results["images"] = images_section(args.colds)
     notes_file = ROOT / "benchmarks" / "NOTES.md"
     results["notes"] = notes_file.read_text().splitlines() if notes_file.exists() else []
     write(results, out_dir)
@@ -229,6 +234,30 @@ def main() -> None:
 def storage_section(ops: int) -> dict:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return {"when": when, "machine": f"{platform.node()} ({os.cpu_count()} cpu)", **bench_storage.storage_figures(n=ops)}
+
+
+def images_section(colds: int) -> dict:
+    """Image builds on a runc cluster with a layer cache of its own (the base shared), plus podman."""
+    from squall.images.base import ensure_debian_slim
+
+    base = ensure_debian_slim(CACHE, log=lambda _l: None)
+    home = pathlib.Path(tempfile.mkdtemp(prefix="squall-bench-images-"))
+    (home / "cache").mkdir()
+    (home / "cache" / "images").symlink_to(CACHE / "images")
+    cluster = Cluster(home, "runc")
+    cluster.env["SQUALL_CACHE_HOME"] = str(home / "cache")
+    cluster.start_server()
+    cluster.start_worker()
+    use(cluster)
+    try:
+        figures = bench_images.images_figures(cluster, colds=colds, noops=20)
+    finally:
+        cluster.stop()
+        shutil.rmtree(home, ignore_errors=True)
+    figures["floor_runc_ms"] = runtime_floor(base, 10)["runc_python_pass_p50_ms"]
+    figures["podman"] = bench_images.podman_figures(base)
+    figures["when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return figures
 
 
 def write(results: dict, out_dir: pathlib.Path) -> None:

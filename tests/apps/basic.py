@@ -38,9 +38,20 @@ def whoami() -> dict:
         "is_local": squall.is_local(),
         "input_id": squall.current_input_id(),
         "env": os.environ.get("GREETING"),
-        "interfaces": sorted(os.listdir("/sys/class/net")) if os.path.exists("/sys/class/net") else [],
+        "interfaces": interfaces(),
         "app_file_writable": os.access(__file__, os.W_OK),
     }
+
+
+def interfaces() -> list[str]:
+    import socket
+
+    return sorted(name for _, name in socket.if_nameindex())
+
+
+@app.function(block_network=True)
+def offline_interfaces() -> list[str]:
+    return interfaces()
 
 
 @app.function(env={"GREETING": "hi"})

@@ -39,7 +39,8 @@ def test_remote_runs_in_an_isolated_container(running):
     assert seen["input_id"].startswith("in-")
     assert seen["uid"] == 0
     assert seen["pid1"].endswith("python3")  # the agent is pid 1 of its own pid namespace
-    assert seen["interfaces"] in (["lo"], [])  # no network but loopback
+    assert seen["interfaces"] == ["eth0", "lo"]  # its own namespace: loopback and the NAT'd veth
+    assert basic.offline_interfaces.remote() == ["lo"]  # block_network=True: loopback only
     assert seen["app_file_writable"] is False  # code is mounted read-only
     assert basic.square.remote(7) == 49
     assert basic.add.remote(2, b=3) == 5

@@ -185,10 +185,12 @@ class ImageBuilder:
         if kind == "registry":
             from squall.images import registry
 
+            thread_log = _threadsafe(log)
+
             def pull(tmp: Path) -> None:
-                log(f"=> pulling {step['ref']}")
+                thread_log(f"=> pulling {step['ref']}")
                 config = registry.pull_rootfs(step["ref"], tmp / "fs", username=registry_auth.get("REGISTRY_USERNAME"),
-                                              password=registry_auth.get("REGISTRY_PASSWORD"), log=_threadsafe(log))
+                                              password=registry_auth.get("REGISTRY_PASSWORD"), log=thread_log)
                 (tmp / "config.json").write_text(json.dumps(_config_dict(config)))
 
             if not final.is_dir() or spec.force:

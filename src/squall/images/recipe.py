@@ -73,7 +73,7 @@ def describe_step(step: dict[str, Any]) -> str:
         kind = step.get("kind")
         return f"from_registry({step.get('ref')})" if kind == "registry" else f"{kind}()"
     args = {
-        "pip_install": lambda s: ", ".join(s.get("packages", [])) + (" -r requirements" if s.get("_requirements") else ""),
+        "pip_install": lambda s: ", ".join(s.get("packages", [])) + ("-r requirements.txt" if s.get("requirements") else ""),
         "uv_pip_install": lambda s: ", ".join(s.get("packages", [])),
         "apt_install": lambda s: ", ".join(s.get("packages", [])),
         "run_commands": lambda s: "; ".join(s.get("commands", [])),

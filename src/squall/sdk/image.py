@@ -132,7 +132,9 @@ class Image:
         local files, ENV, WORKDIR, ENTRYPOINT, CMD and ARG. Any other instruction is an error."""
         from squall.sdk._dockerfile import parse_dockerfile
 
-        path = _existing(path, "Image.from_dockerfile")
+        if _in_container():  # built already; the Dockerfile is not in the container
+            return Image.from_scratch()
+        path = _existing(path, "from_dockerfile")
         context = pathlib.Path(context_dir).expanduser().resolve() if context_dir is not None else path.parent
         plan = parse_dockerfile(path.read_text(), context_dir=context, build_args=build_args or {}, path_for_errors=str(path))
         kind, ref = plan.base
@@ -162,6 +164,8 @@ class Image:
 
     def pip_install_from_requirements(self, requirements_txt: str | os.PathLike, *, index_url: str | None = None, extra_index_url: str | None = None,
                                       pre: bool = False, find_links: str | None = None, force_build: bool = False, secrets: Sequence = ()) -> Image:
+        if _in_container():
+            return self
         path = _existing(requirements_txt, "pip_install_from_requirements")
         _no_build_secrets(secrets, "pip_install_from_requirements")
         return self._with(_drop_empty({"op": "pip_install", "packages": [], "requirements": path.read_text(), "index_url": index_url,
@@ -171,6 +175,8 @@ class Image:
                                    extra_index_url: str | None = None, pre: bool = False, force_build: bool = False, secrets: Sequence = ()) -> Image:
         import tomllib
 
+        if _in_container():
+            return self
         path = _existing(pyproject_toml, "pip_install_from_pyproject")
         try:
             project = tomllib.loads(path.read_text()).get("project", {})
@@ -245,12 +251,16 @@ class Image:
 
     # -- local files ------------------------------------------------------------------------------
     def add_local_dir(self, local_path: str | os.PathLike, remote_path: str, *, copy: bool = False, ignore: Ignore = ()) -> Image:
+        if _in_container():
+            return self
         local = _existing(local_path, "add_local_dir")
         if not local.is_dir():
             raise InvalidError(f"add_local_dir({str(local_path)!r}): not a directory; use add_local_file for a file")
         return self._add_files(LocalFiles(local, _remote(remote_path, "add_local_dir"), ignore), copy)
 
     def add_local_file(self, local_path: str | os.PathLike, remote_path: str, *, copy: bool = False) -> Image:
+        if _in_container():
+            return self
         local = _existing(local_path, "add_local_file")
         if not local.is_file():
             raise InvalidError(f"add_local_file({str(local_path)!r}): not a file; use add_local_dir for a directory")
@@ -264,6 +274,8 @@ class Image:
         which is on the container's sys.path."""
         import importlib.util
 
+        if _in_container():
+            return self
         image = self
         for name in modules:
             if not isinstance(name, str) or not name.isidentifier():
@@ -288,12 +300,10 @@ class Image:
     def imports(self):
         """`with image.imports(): import torch` — the imports happen in the container, where the
         image has the packages; on this machine a missing package is not an error."""
-        from squall import config
-
         try:
             yield
         except ImportError:
-            if os.environ.get(config.ENV_IS_REMOTE):
+            if _in_container():
                 raise
 
     def _with(self, step: dict[str, Any]) -> Image:
@@ -395,6 +405,14 @@ def _pickle_function(fn: Callable, args: tuple, kwargs: dict) -> bytes:
     finally:
         if by_value:
             cloudpickle.unregister_pickle_by_value(module)
+
+
+def _in_container() -> bool:
+    """Inside a container the image is already built: its definition is evaluated (the app's
+    module is imported) but local files are not there to read, and need not be."""
+    from squall import config
+
+    return bool(os.environ.get(config.ENV_IS_REMOTE))
 
 
 def _env_force() -> bool:

@@ -11,6 +11,7 @@ import os
 import pathlib
 import re
 
+from squall import config
 from squall import _limits as lim
 from squall._proto.squall.v1 import storage_pb2 as spb
 from squall.exception import InvalidError, NotFoundError
@@ -70,6 +71,10 @@ class Secret:
             raise InvalidError(f"Secret.from_local_environ takes a list of variable names, got the string {env_keys!r}")
         env_keys = list(env_keys)
         missing = [k for k in env_keys if k not in os.environ]
+        if missing and os.environ.get(config.ENV_IS_REMOTE):
+            # Inside a container the module is imported again, and the values arrived as the
+            # container's environment already (or were never meant for it): nothing to check.
+            return cls(None, {k: os.environ.get(k, "") for k in env_keys}, _source="from_local_environ")
         if missing:
             raise InvalidError(f"Secret.from_local_environ: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set in the local environment")
         return cls(None, {k: os.environ[k] for k in env_keys}, _source="from_local_environ")

@@ -70,6 +70,12 @@ class ImageBuilds:
         if row is not None and row.status == "ready" and not forced and plan.image_id not in self.by_image:
             yield api_pb2.ImageBuildEvent(done=self._info(row, cached=True))
             return
+        if len(plan.layers) == 1 and plan.layers[0].step["kind"] == "debian_slim":
+            # Every worker makes the debian_slim base itself when it starts: nothing to build.
+            self.store.save_image(plan.image_id, description=plan.description, status="ready", config=plan.config, error="", built_at=time.time(),
+                                  layers=[{"layer_id": plan.layer_ids[0], "step": json.dumps(plan.layers[0].step, sort_keys=True)}])
+            yield api_pb2.ImageBuildEvent(done=self._info(self.store.get_image(plan.image_id), cached=True))
+            return
         build = self.by_image.get(plan.image_id)
         if build is None:
             deadline = time.monotonic() + WORKER_WAIT_S

@@ -229,7 +229,8 @@ class Worker:
         if runtime.capabilities.isolation:
             env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
             env["HOME"] = "/root"
-            env["PYTHONPATH"] = os.pathsep.join([config.CONTAINER_LIB_DIR, config.CONTAINER_AGENT_DIR, config.CONTAINER_APP_DIR])
+            # /root last: add_local_python_source puts modules there, as Modal does
+            env["PYTHONPATH"] = os.pathsep.join([config.CONTAINER_LIB_DIR, config.CONTAINER_AGENT_DIR, config.CONTAINER_APP_DIR, "/root"])
             env[config.ENV_CONTAINER_SERVER] = f"unix://{config.CONTAINER_SOCKET}"
             mounts = [
                 Mount(squall_pkg, f"{config.CONTAINER_LIB_DIR}/squall"),
@@ -249,7 +250,7 @@ class Worker:
         return ContainerSpec(
             container_id=start.container_id, rootfs=rootfs, argv=argv, env=env, mounts=mounts, workdir="/root" if runtime.capabilities.isolation else str(code_dir),
             cpu_limit=o.cpu_limit or max(DEFAULT_CPU_LIMIT, o.cpu), memory_limit_mb=o.memory_limit_mb or DEFAULT_MEMORY_LIMIT_MB,
-            network=False,  # every container gets only loopback for now; egress (veth + NAT) comes with sandbox networking
+            network=runtime.capabilities.isolation and not o.block_network,  # own namespace with NAT'd egress, as Modal functions have
         )
 
     async def _add_image(self, start: worker_pb2.StartContainer, spec: ContainerSpec) -> None:

@@ -30,7 +30,9 @@ def migrate(conn: sa.Connection) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(pathlib.Path(__file__).parent / "migrations"))
     cfg.attributes["connection"] = conn
-    command.upgrade(cfg, "head")
+    # "heads": features may add migrations on separate branches from a common parent
+    # (e.g. 0006_volumes and 0006_web both after 0005); each runs once, in dependency order.
+    command.upgrade(cfg, "heads")
 
 
 class Store:

@@ -1,3 +1,4 @@
+from squall._proto.squall.v1 import web_pb2 as _web_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -82,7 +83,7 @@ class FunctionOptions(_message.Message):
     def __init__(self, cpu: _Optional[float] = ..., cpu_limit: _Optional[float] = ..., memory_mb: _Optional[int] = ..., memory_limit_mb: _Optional[int] = ..., timeout_s: _Optional[float] = ..., max_retries: _Optional[int] = ..., backoff_coefficient: _Optional[float] = ..., initial_delay_s: _Optional[float] = ..., max_delay_s: _Optional[float] = ..., min_containers: _Optional[int] = ..., max_containers: _Optional[int] = ..., buffer_containers: _Optional[int] = ..., scaledown_window_s: _Optional[float] = ..., env: _Optional[_Mapping[str, str]] = ..., max_concurrent_inputs: _Optional[int] = ..., batch_max_size: _Optional[int] = ..., batch_wait_ms: _Optional[int] = ..., is_generator: _Optional[bool] = ..., runtime: _Optional[str] = ..., block_network: _Optional[bool] = ..., max_inputs: _Optional[int] = ..., startup_timeout_s: _Optional[float] = ...) -> None: ...
 
 class FunctionDefinition(_message.Message):
-    __slots__ = ("module_name", "qualname", "is_class", "mount_digest", "mount_name", "image_id", "options", "class_params", "app_name", "function_name", "secret_ids", "methods", "generator_methods", "file_mounts")
+    __slots__ = ("module_name", "qualname", "is_class", "mount_digest", "mount_name", "image_id", "options", "class_params", "app_name", "function_name", "secret_ids", "methods", "generator_methods", "file_mounts", "volumes", "web", "schedule")
     MODULE_NAME_FIELD_NUMBER: _ClassVar[int]
     QUALNAME_FIELD_NUMBER: _ClassVar[int]
     IS_CLASS_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +98,9 @@ class FunctionDefinition(_message.Message):
     METHODS_FIELD_NUMBER: _ClassVar[int]
     GENERATOR_METHODS_FIELD_NUMBER: _ClassVar[int]
     FILE_MOUNTS_FIELD_NUMBER: _ClassVar[int]
+    VOLUMES_FIELD_NUMBER: _ClassVar[int]
+    WEB_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
     module_name: str
     qualname: str
     is_class: bool
@@ -111,7 +115,22 @@ class FunctionDefinition(_message.Message):
     methods: _containers.RepeatedScalarFieldContainer[str]
     generator_methods: _containers.RepeatedScalarFieldContainer[str]
     file_mounts: _containers.RepeatedCompositeFieldContainer[FileMount]
-    def __init__(self, module_name: _Optional[str] = ..., qualname: _Optional[str] = ..., is_class: _Optional[bool] = ..., mount_digest: _Optional[str] = ..., mount_name: _Optional[str] = ..., image_id: _Optional[str] = ..., options: _Optional[_Union[FunctionOptions, _Mapping]] = ..., class_params: _Optional[bytes] = ..., app_name: _Optional[str] = ..., function_name: _Optional[str] = ..., secret_ids: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[str]] = ..., generator_methods: _Optional[_Iterable[str]] = ..., file_mounts: _Optional[_Iterable[_Union[FileMount, _Mapping]]] = ...) -> None: ...
+    volumes: _containers.RepeatedCompositeFieldContainer[VolumeMount]
+    web: _web_pb2.WebEndpoint
+    schedule: _web_pb2.Schedule
+    def __init__(self, module_name: _Optional[str] = ..., qualname: _Optional[str] = ..., is_class: _Optional[bool] = ..., mount_digest: _Optional[str] = ..., mount_name: _Optional[str] = ..., image_id: _Optional[str] = ..., options: _Optional[_Union[FunctionOptions, _Mapping]] = ..., class_params: _Optional[bytes] = ..., app_name: _Optional[str] = ..., function_name: _Optional[str] = ..., secret_ids: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[str]] = ..., generator_methods: _Optional[_Iterable[str]] = ..., file_mounts: _Optional[_Iterable[_Union[FileMount, _Mapping]]] = ..., volumes: _Optional[_Iterable[_Union[VolumeMount, _Mapping]]] = ..., web: _Optional[_Union[_web_pb2.WebEndpoint, _Mapping]] = ..., schedule: _Optional[_Union[_web_pb2.Schedule, _Mapping]] = ...) -> None: ...
+
+class VolumeMount(_message.Message):
+    __slots__ = ("path", "volume_id", "name", "read_only")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    READ_ONLY_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    volume_id: str
+    name: str
+    read_only: bool
+    def __init__(self, path: _Optional[str] = ..., volume_id: _Optional[str] = ..., name: _Optional[str] = ..., read_only: _Optional[bool] = ...) -> None: ...
 
 class FileMount(_message.Message):
     __slots__ = ("digest", "path", "is_file")
