@@ -313,3 +313,56 @@ def test_warm_pool_sandboxes_behave_like_fresh_ones(pooled_cluster, monkeypatch)
             s.terminate()
     finally:
         _reset()
+
+
+# -- squall shell ----------------------------------------------------------------------------------
+def test_squall_shell_in_tmux(gvisor, tmp_path):
+    """`squall shell` on a real terminal (tmux): keystrokes in, output back, the terminal's size,
+    and the sandbox stops when the shell exits."""
+    import shlex
+    import shutil
+
+    if shutil.which("tmux") is None:
+        pytest.skip("needs tmux")
+    session = f"sqshell-{os.getpid()}"
+    rc_file = tmp_path / "rc"
+    script = tmp_path / "shell.sh"
+    exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in gvisor.env.items() if k.startswith(("SQUALL_", "PYTHON", "PATH")))
+    script.write_text(f"{exports}{shlex.quote(sys.executable)} -m squall.cli.main shell; echo $? > {rc_file}\n")
+
+    def screen() -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+
+    def wait_for(predicate, what: str) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"{what}; the screen:\n{screen()}")
+
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30", f"bash {script}"], check=True)
+    try:
+        wait_for(lambda: "root@" in screen(), "no shell prompt")
+        before = {s.object_id for s in squall.Sandbox.list()}
+        assert len(before) == 1
+        subprocess.run(["tmux", "send-keys", "-t", session, "echo $((6 * 7)); tty", "Enter"], check=True)
+        wait_for(lambda: "/dev/pts/" in screen(), "no answer to the typed command")
+        assert "42" in screen().splitlines()
+        # The terminal's size follows the local one (SIGWINCH -> resize -> TIOCSWINSZ).
+        subprocess.run(["tmux", "resize-window", "-t", session, "-x", "120", "-y", "40"], check=True)
+
+        def resized() -> bool:
+            subprocess.run(["tmux", "send-keys", "-t", session, "clear; stty size", "Enter"], check=True)
+            time.sleep(0.5)  # the answer's round trip; a late one is asked for again
+            return "40 120" in screen().splitlines()
+
+        wait_for(resized, "the sandbox's terminal did not take the new size")
+        subprocess.run(["tmux", "send-keys", "-t", session, "exit 3", "Enter"], check=True)
+        wait_for(lambda: rc_file.exists() and rc_file.read_text().strip(), "the shell did not exit")
+        assert rc_file.read_text().strip() == "3"
+        sandbox_id = before.pop()
+        squall.Sandbox.from_id(sandbox_id).wait(raise_on_termination=False)
+        assert sandbox_id not in {s.object_id for s in squall.Sandbox.list()}
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

@@ -24,10 +24,10 @@ def _register() -> None:
     from squall.cli.image import image
     from squall.cli.queue import queue
     from squall.cli.run import run
-    from squall.cli.sandbox import sandbox
+    from squall.cli.sandbox import sandbox, shell
     from squall.cli.secret import secret
 
-    for command in (run, deploy, app, container, image, dict_, queue, secret, sandbox, server, worker, token):
+    for command in (run, deploy, app, container, image, dict_, queue, secret, sandbox, shell, server, worker, token):
         cli.add_command(command)
 
 

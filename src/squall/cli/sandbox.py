@@ -151,3 +151,102 @@ def history(sandbox_id) -> None:
         table.add_row(e.exec_id, shlex.join(e.argv), when(e.started_at), when(e.finished_at) if e.finished else "running",
                       str(e.returncode) if e.finished else "", e.reason)
     out.print(table)
+
+
+@click.command()
+@click.option("--runtime", default="gvisor", show_default=True, type=click.Choice(["gvisor", "runc"]))
+@click.option("--cmd", "command", default="/bin/bash", show_default=True, help="the shell (or any program) to run")
+@click.option("--timeout", default=3600.0, show_default=True, type=float, help="seconds before the sandbox is stopped")
+@click.option("--memory", default=None, type=int, help="MiB")
+@friendly_errors
+def shell(runtime, command, timeout, memory) -> None:
+    """An interactive shell in a new sandbox, on a pseudo-terminal; the sandbox stops when it exits."""
+    import shlex
+
+    from squall.sdk._sync import run_sync
+    from squall.sdk.sandbox import Sandbox
+
+    sb = Sandbox.create(runtime=runtime, timeout=timeout, memory=memory)
+    try:
+        size = _terminal_size()
+        proc = sb.exec(*shlex.split(command), text=False, _pty_size=(size.lines, size.columns))
+        code = _with_raw_terminal(lambda: run_sync(_interactive(proc)), proc)
+    finally:
+        sb.terminate()
+    sys.exit(128 - code if code < 0 else min(code, 255))
+
+
+def _terminal_size():
+    """The real terminal's size (not $COLUMNS/$LINES, which a parent may have frozen)."""
+    import os
+    import shutil
+
+    for fd in (1, 0, 2):
+        try:
+            return os.get_terminal_size(fd)
+        except OSError:
+            continue
+    return shutil.get_terminal_size()
+
+
+def _with_raw_terminal(run, proc):
+    """Local keystrokes go to the sandbox as they are typed; the terminal's size follows along."""
+    import asyncio
+    import signal
+
+    from squall.sdk._sync import loop
+
+    if not sys.stdin.isatty():
+        return run()
+    import termios
+    import tty
+
+    saved = termios.tcgetattr(sys.stdin.fileno())
+
+    def resized(*_):
+        size = _terminal_size()
+        asyncio.run_coroutine_threadsafe(proc._resize(size.lines, size.columns), loop())
+
+    previous = signal.signal(signal.SIGWINCH, resized)
+    tty.setraw(sys.stdin.fileno())
+    try:
+        return run()
+    finally:
+        termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
+        signal.signal(signal.SIGWINCH, previous)
+
+
+async def _interactive(proc) -> int:
+    import asyncio
+    import os
+    import threading
+
+    loop = asyncio.get_running_loop()
+    keys: asyncio.Queue = asyncio.Queue()
+
+    def read_keys():  # a daemon thread: it may block on the terminal after the shell has gone
+        while True:
+            try:
+                data = os.read(sys.stdin.fileno(), 4096)
+            except OSError:
+                data = b""
+            loop.call_soon_threadsafe(keys.put_nowait, data)
+            if not data:
+                return
+
+    async def forward():
+        while data := await keys.get():
+            proc.stdin.write(data)
+            await proc.stdin.drain.aio()
+
+    async def show():
+        while (data := await proc.stdout._read_some()) is not None:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+
+    threading.Thread(target=read_keys, daemon=True).start()
+    forwarder = asyncio.ensure_future(forward())
+    await show()
+    code = await proc.wait.aio()
+    forwarder.cancel()
+    return code

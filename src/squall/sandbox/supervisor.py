@@ -84,6 +84,7 @@ class Proc:
         self.pipes_closed: list[asyncio.Future] = [loop.create_future(), loop.create_future()]
         self.stdin: asyncio.StreamWriter | None = None
         self.reported: asyncio.Future = loop.create_future()  # its exit was sent
+        self.master: int | None = None  # its pseudo-terminal, when it runs on one
 
 
 class Supervisor:
@@ -132,6 +133,10 @@ class Supervisor:
                             self._kill(p, cmd.kill.reason or "killed on request")
                     elif kind == "file":
                         asyncio.create_task(self._file(cmd.file))
+                    elif kind == "resize":
+                        p = self.procs.get(cmd.resize.exec_id)
+                        if p is not None and p.master is not None:
+                            _set_size(p.master, cmd.resize.size)
                     if self.main_exit is not None and self.main_exit.done():
                         break
             except grpc.aio.AioRpcError as exc:
@@ -183,10 +188,14 @@ class Supervisor:
     async def _exec(self, req: sb_pb.AgentExec) -> None:
         env = {**self.env, **dict(req.env)}
         cwd = req.workdir or self.workdir
+        master = None
         try:
-            # Popen (vfork + exec) is the cheapest start under gVisor; exits come from the SIGCHLD reaper.
-            popen = subprocess.Popen(list(req.argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
-                                     start_new_session=True)
+            if req.HasField("pty"):
+                master, popen = _spawn_on_pty(list(req.argv), cwd, {"TERM": "xterm-256color", **env}, req.pty)
+            else:
+                # Popen (vfork + exec) is the cheapest start under gVisor; exits come from the SIGCHLD reaper.
+                popen = subprocess.Popen(list(req.argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
+                                         start_new_session=True)
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
             why = f"cannot start {req.argv[0] if req.argv else '(no command)'!r}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
             if isinstance(exc, OSError) and exc.filename and exc.filename == cwd:
@@ -199,6 +208,13 @@ class Supervisor:
         self.by_pid[p.pid] = p
         self.wake_watchdog.set()
         self._send(started=req.exec_id)
+        if master is not None:  # one terminal for stdin, stdout and stderr
+            p.master = master
+            os.set_blocking(master, False)
+            self.loop.add_reader(master, self._readable, p, 1, _Fd(master))
+            p.pipes_closed[1].set_result(None)
+            asyncio.create_task(self._reap(p))
+            return
         for fd_num, pipe in ((1, popen.stdout), (2, popen.stderr)):
             fd = pipe.fileno()
             os.set_blocking(fd, False)
@@ -266,7 +282,17 @@ class Supervisor:
 
     async def _stdin(self, req: sb_pb.AgentStdin) -> None:
         p = self.procs.get(req.exec_id)
-        if p is not None and p.stdin is not None:
+        if p is not None and p.master is not None:
+            with contextlib.suppress(OSError):
+                view = memoryview(req.data)
+                while view:
+                    try:
+                        view = view[os.write(p.master, view):]
+                    except BlockingIOError:
+                        await asyncio.sleep(0.005)
+                if req.eof:
+                    os.write(p.master, b"\x04")  # ^D: end of input on a terminal
+        elif p is not None and p.stdin is not None:
             try:
                 if req.data:
                     p.stdin.write(req.data)
@@ -386,6 +412,50 @@ class Supervisor:
         if op == "stat":
             return sb_pb.AgentFileReply(stat=_entry(path, os.stat(path)))
         raise ValueError(f"unknown file operation {op!r}")
+
+
+class _Fd:
+    """A raw fd with the two methods _readable() uses on a pipe."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+def _set_size(fd: int, size) -> None:
+    import fcntl
+    import struct
+    import termios
+
+    with contextlib.suppress(OSError):
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size.rows or 24, size.cols or 80, 0, 0))
+
+
+def _spawn_on_pty(argv: list[str], cwd: str, env: dict[str, str], size) -> tuple[int, subprocess.Popen]:
+    """Start `argv` as a session leader whose controlling terminal is a new pseudo-terminal."""
+    import fcntl
+    import termios
+
+    master, slave = os.openpty()
+    _set_size(master, size)
+
+    def take_terminal() -> None:  # in the child, after setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    try:
+        popen = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env, start_new_session=True, preexec_fn=take_terminal)
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(slave)
+    return master, popen
 
 
 class _WriteProtocol(asyncio.streams.FlowControlMixin, asyncio.Protocol):

@@ -321,7 +321,8 @@ class ContainerProcess:
                 await self._call.write(m)
             except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
                 return  # the process ended; nothing reads its stdin any more
-            self._sent += 1
+            if m.WhichOneof("message") in ("stdin", "stdin_eof"):
+                self._sent += 1  # each is answered by stdin_drained
         while self._acked < self._sent and not self._done.is_set():
             self._acks.clear()
             await self._acks.wait()
@@ -344,6 +345,10 @@ class ContainerProcess:
     async def kill(self) -> None:
         if not self._done.is_set():
             await self._send([sb_pb.ExecClientMessage(kill=True)])
+
+    async def _resize(self, rows: int, cols: int) -> None:
+        """A process on a pseudo-terminal (`squall shell`): the terminal's new size."""
+        await self._send([sb_pb.ExecClientMessage(resize=sb_pb.TerminalSize(rows=rows, cols=cols))])
 
 
 # -- files -------------------------------------------------------------------------------------
@@ -630,7 +635,7 @@ class Sandbox:
     # -- processes -----------------------------------------------------------------------------
     @live_method
     async def exec(self, *args: str, workdir: str | None = None, env: dict[str, str] | None = None, timeout: float | None = None,
-                   text: bool = True) -> ContainerProcess:
+                   text: bool = True, _pty_size: tuple[int, int] | None = None) -> ContainerProcess:
         """Run a command in the sandbox; its stdout and stderr stream while it runs."""
         if not args:
             raise InvalidError("sb.exec() needs a command, e.g. sb.exec('ls', '-l')")
@@ -642,8 +647,11 @@ class Sandbox:
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
             raise InvalidError(f"sb.exec(timeout={timeout!r}): give a positive number of seconds, or None")
         proc = ContainerProcess(self.object_id, list(args), text)
-        await proc._start(sb_pb.ExecStart(sandbox_id=self.object_id, argv=list(args), workdir=workdir or "", env=_str_map("sb.exec(env=...)", env),
-                                          timeout_s=float(timeout or 0)))
+        start = sb_pb.ExecStart(sandbox_id=self.object_id, argv=list(args), workdir=workdir or "", env=_str_map("sb.exec(env=...)", env),
+                                timeout_s=float(timeout or 0))
+        if _pty_size is not None:  # `squall shell`: stdout and stderr both come from the terminal
+            start.pty.rows, start.pty.cols = _pty_size
+        await proc._start(start)
         return proc
 
     @live_method

@@ -459,8 +459,13 @@ class SandboxManager:
         self.db.exec_started(ex.exec_id, rec.sandbox_id, ex.argv, ex.started_at)
         rec.commands.put_nowait(sb_pb.AgentCommand(exec=sb_pb.AgentExec(
             exec_id=ex.exec_id, argv=ex.argv, workdir=start.workdir, env=dict(start.env), timeout_s=start.timeout_s,
+            pty=start.pty if start.HasField("pty") else None,
         )))
         return ex
+
+    def resize(self, rec: SandboxRec, ex: ExecRec, size: sb_pb.TerminalSize) -> None:
+        if not ex.done:
+            rec.commands.put_nowait(sb_pb.AgentCommand(resize=sb_pb.AgentResize(exec_id=ex.exec_id, size=size)))
 
     def _exec_done(self, rec: SandboxRec, ex: ExecRec, returncode: int, reason: str) -> None:
         if ex.done:

@@ -133,6 +133,9 @@ class SandboxServicer(sandbox_pb2_grpc.SandboxServiceServicer):
             if kind == "kill":
                 self.mgr.kill_exec(rec, ex)
                 continue
+            if kind == "resize":
+                self.mgr.resize(rec, ex, msg.resize)
+                continue
             if kind in ("stdin", "stdin_eof"):
                 with contextlib.suppress(SandboxGone):
                     await self.mgr.stdin(rec, ex, msg.stdin if kind == "stdin" else b"", kind == "stdin_eof")

@@ -188,7 +188,7 @@ class SandboxOutputChunk(_message.Message):
     def __init__(self, data: _Optional[bytes] = ...) -> None: ...
 
 class ExecStart(_message.Message):
-    __slots__ = ("sandbox_id", "argv", "workdir", "env", "timeout_s")
+    __slots__ = ("sandbox_id", "argv", "workdir", "env", "timeout_s", "pty")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -201,24 +201,36 @@ class ExecStart(_message.Message):
     WORKDIR_FIELD_NUMBER: _ClassVar[int]
     ENV_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    PTY_FIELD_NUMBER: _ClassVar[int]
     sandbox_id: str
     argv: _containers.RepeatedScalarFieldContainer[str]
     workdir: str
     env: _containers.ScalarMap[str, str]
     timeout_s: float
-    def __init__(self, sandbox_id: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., workdir: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., timeout_s: _Optional[float] = ...) -> None: ...
+    pty: TerminalSize
+    def __init__(self, sandbox_id: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., workdir: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., timeout_s: _Optional[float] = ..., pty: _Optional[_Union[TerminalSize, _Mapping]] = ...) -> None: ...
+
+class TerminalSize(_message.Message):
+    __slots__ = ("rows", "cols")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    COLS_FIELD_NUMBER: _ClassVar[int]
+    rows: int
+    cols: int
+    def __init__(self, rows: _Optional[int] = ..., cols: _Optional[int] = ...) -> None: ...
 
 class ExecClientMessage(_message.Message):
-    __slots__ = ("start", "stdin", "stdin_eof", "kill")
+    __slots__ = ("start", "stdin", "stdin_eof", "kill", "resize")
     START_FIELD_NUMBER: _ClassVar[int]
     STDIN_FIELD_NUMBER: _ClassVar[int]
     STDIN_EOF_FIELD_NUMBER: _ClassVar[int]
     KILL_FIELD_NUMBER: _ClassVar[int]
+    RESIZE_FIELD_NUMBER: _ClassVar[int]
     start: ExecStart
     stdin: bytes
     stdin_eof: bool
     kill: bool
-    def __init__(self, start: _Optional[_Union[ExecStart, _Mapping]] = ..., stdin: _Optional[bytes] = ..., stdin_eof: _Optional[bool] = ..., kill: _Optional[bool] = ...) -> None: ...
+    resize: TerminalSize
+    def __init__(self, start: _Optional[_Union[ExecStart, _Mapping]] = ..., stdin: _Optional[bytes] = ..., stdin_eof: _Optional[bool] = ..., kill: _Optional[bool] = ..., resize: _Optional[_Union[TerminalSize, _Mapping]] = ...) -> None: ...
 
 class ExecExit(_message.Message):
     __slots__ = ("returncode", "reason")
@@ -348,7 +360,7 @@ class AgentInit(_message.Message):
     def __init__(self, command: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., workdir: _Optional[str] = ..., pids_limit: _Optional[int] = ..., memory_limit_mb: _Optional[int] = ...) -> None: ...
 
 class AgentExec(_message.Message):
-    __slots__ = ("exec_id", "argv", "workdir", "env", "timeout_s")
+    __slots__ = ("exec_id", "argv", "workdir", "env", "timeout_s", "pty")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -361,12 +373,22 @@ class AgentExec(_message.Message):
     WORKDIR_FIELD_NUMBER: _ClassVar[int]
     ENV_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    PTY_FIELD_NUMBER: _ClassVar[int]
     exec_id: str
     argv: _containers.RepeatedScalarFieldContainer[str]
     workdir: str
     env: _containers.ScalarMap[str, str]
     timeout_s: float
-    def __init__(self, exec_id: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., workdir: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., timeout_s: _Optional[float] = ...) -> None: ...
+    pty: TerminalSize
+    def __init__(self, exec_id: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., workdir: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., timeout_s: _Optional[float] = ..., pty: _Optional[_Union[TerminalSize, _Mapping]] = ...) -> None: ...
+
+class AgentResize(_message.Message):
+    __slots__ = ("exec_id", "size")
+    EXEC_ID_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    exec_id: str
+    size: TerminalSize
+    def __init__(self, exec_id: _Optional[str] = ..., size: _Optional[_Union[TerminalSize, _Mapping]] = ...) -> None: ...
 
 class AgentStdin(_message.Message):
     __slots__ = ("exec_id", "data", "eof", "req")
@@ -407,18 +429,20 @@ class AgentFileRequest(_message.Message):
     def __init__(self, req: _Optional[int] = ..., op: _Optional[str] = ..., path: _Optional[str] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ..., data: _Optional[bytes] = ..., recursive: _Optional[bool] = ...) -> None: ...
 
 class AgentCommand(_message.Message):
-    __slots__ = ("init", "exec", "stdin", "kill", "file")
+    __slots__ = ("init", "exec", "stdin", "kill", "file", "resize")
     INIT_FIELD_NUMBER: _ClassVar[int]
     EXEC_FIELD_NUMBER: _ClassVar[int]
     STDIN_FIELD_NUMBER: _ClassVar[int]
     KILL_FIELD_NUMBER: _ClassVar[int]
     FILE_FIELD_NUMBER: _ClassVar[int]
+    RESIZE_FIELD_NUMBER: _ClassVar[int]
     init: AgentInit
     exec: AgentExec
     stdin: AgentStdin
     kill: AgentKill
     file: AgentFileRequest
-    def __init__(self, init: _Optional[_Union[AgentInit, _Mapping]] = ..., exec: _Optional[_Union[AgentExec, _Mapping]] = ..., stdin: _Optional[_Union[AgentStdin, _Mapping]] = ..., kill: _Optional[_Union[AgentKill, _Mapping]] = ..., file: _Optional[_Union[AgentFileRequest, _Mapping]] = ...) -> None: ...
+    resize: AgentResize
+    def __init__(self, init: _Optional[_Union[AgentInit, _Mapping]] = ..., exec: _Optional[_Union[AgentExec, _Mapping]] = ..., stdin: _Optional[_Union[AgentStdin, _Mapping]] = ..., kill: _Optional[_Union[AgentKill, _Mapping]] = ..., file: _Optional[_Union[AgentFileRequest, _Mapping]] = ..., resize: _Optional[_Union[AgentResize, _Mapping]] = ...) -> None: ...
 
 class AgentOutput(_message.Message):
     __slots__ = ("exec_id", "fd", "data")
