@@ -69,6 +69,7 @@ class ExecRec:
     started_at: float
     events: asyncio.Queue = dataclasses.field(default_factory=asyncio.Queue)  # ExecServerMessage for the client
     done: bool = False
+    detached: bool = False  # its client went away: the process runs on, its output is dropped
 
 
 @dataclasses.dataclass(eq=False)
@@ -427,7 +428,7 @@ class SandboxManager:
                 rec.notify()
                 return
             ex = rec.execs.get(o.exec_id)
-            if ex is not None:
+            if ex is not None and not ex.detached:
                 ex.events.put_nowait(sb_pb.ExecServerMessage(stdout=o.data) if o.fd == 1 else sb_pb.ExecServerMessage(stderr=o.data))
         elif kind == "exited":
             e = ev.exited

@@ -123,6 +123,7 @@ class SandboxServicer(sandbox_pb2_grpc.SandboxServiceServicer):
                     return
         finally:
             reader.cancel()
+            ex.detached = True
 
     async def _exec_input(self, context, rec: SandboxRec, ex) -> None:
         while True:
