@@ -9,6 +9,13 @@ operations from this process against both, one client call at a time:
 - batches: Dict.update of 1,000 keys against MSET; Queue.put_many / get_many of 1,000 against
   one RPUSH of 1,000 values / one `LPOP key 1000`, sent through a redis-py pipeline.
 
+Volumes (same cluster): a container writes a 1 GiB file into a mounted volume and commits it;
+another container, whose copy predates the commit, reloads and reads it; the client uploads and
+streams the same size. Beside them, the floor: `dd` and `cp` of a 1 GiB file on the same disk.
+Blob backends: put and get of a 256 MiB blob in the local directory store and in the S3 store
+against moto's S3 server on loopback (moto keeps objects in memory, in Python: a floor for the
+client code, not a figure for a real S3).
+
 Run alone with `python benchmarks/bench_storage.py` (prints JSON) or as a section of
 `benchmarks/run.py` (`--only-storage` runs just this).
 """
@@ -217,6 +224,114 @@ OPS = [  # key, squall label, redis label
 ]
 
 
+# -- volumes and blob backends ----------------------------------------------------------------
+def _mb_s(nbytes: int, seconds: float) -> float:
+    return round(nbytes / (1024 * 1024) / seconds, 1)
+
+
+def _write_file(path: pathlib.Path, mib: int) -> None:
+    block = bytearray(os.urandom(4 * 1024 * 1024))
+    with open(path, "wb") as f:
+        for i in range(mib // 4):
+            block[:8] = i.to_bytes(8, "little")
+            f.write(block)
+
+
+def _timed_cmd(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def volume_figures(workdir: pathlib.Path, mib: int = 1024) -> dict:
+    """1 GiB through a Volume (in containers and from the client) beside dd / cp on the same disk."""
+    import squall
+    from benchmarks import bench_volume_app as vapp
+
+    size = mib * 1024 * 1024
+    src = workdir / "floor-src.bin"
+    _write_file(src, mib)
+    floor = {
+        "dd_write_mb_s": _mb_s(size, _timed_cmd(["dd", "if=" + str(src), "of=" + str(workdir / "floor-dd.bin"), "bs=4M"])),
+        "cp_mb_s": _mb_s(size, _timed_cmd(["cp", str(src), str(workdir / "floor-cp.bin")])),
+        "dd_read_mb_s": _mb_s(size, _timed_cmd(["dd", "if=" + str(workdir / "floor-cp.bin"), "of=/dev/null", "bs=4M"])),
+    }
+    for name in ("floor-dd.bin", "floor-cp.bin"):
+        (workdir / name).unlink()
+    out: dict = {"mib": mib, "floor": floor}
+    with vapp.app.run():
+        vapp.reload_read.remote(None)  # its container starts now, with a copy that predates the write
+        w = vapp.write_commit.remote("big.bin", mib)
+        r = vapp.reload_read.remote("big.bin")
+    assert r["bytes"] == size == r["size"], r
+    out["container"] = {
+        "write_mb_s": _mb_s(size, w["write_s"]), "commit_mb_s": _mb_s(size, w["commit_s"]),
+        "write_commit_mb_s": _mb_s(size, w["write_s"] + w["commit_s"]),
+        "reload_mb_s": _mb_s(size, r["reload_s"]), "read_mb_s": _mb_s(size, r["read_s"]),
+        "reload_read_mb_s": _mb_s(size, r["reload_s"] + r["read_s"]),
+    }
+    vol = squall.Volume.from_name("bench-vol")
+    t0 = time.perf_counter()
+    with vol.batch_upload(force=True) as batch:
+        batch.put_file(src, "uploaded.bin")
+    t1 = time.perf_counter()
+    n = 0
+    for data in vol.read_file("uploaded.bin"):
+        n += len(data)
+    t2 = time.perf_counter()
+    assert n == size
+    out["client"] = {"upload_commit_mb_s": _mb_s(size, t1 - t0), "read_file_mb_s": _mb_s(size, t2 - t1)}
+    src.unlink()
+    return out
+
+
+def blob_figures(workdir: pathlib.Path, mib: int = 256) -> dict:
+    """put / get of one blob: the local directory store against the S3 store on moto's server."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from squall.storage.blobs import LocalBlobStore
+    from squall.storage.s3 import S3BlobStore
+
+    piece = 4 * 1024 * 1024
+    data = bytearray(os.urandom(piece))
+
+    def chunks(tag: int):
+        for i in range(mib // 4):
+            data[:16] = tag.to_bytes(8, "little") + i.to_bytes(8, "little")
+            yield bytes(data)
+
+    def measure(store, tag: int) -> dict:
+        t0 = time.perf_counter()
+        digest = store.put_chunks(chunks(tag))
+        t1 = time.perf_counter()
+        n = sum(len(c) for c in store.read_chunks(digest))
+        t2 = time.perf_counter()
+        assert n == mib * 1024 * 1024
+        return {"put_mb_s": _mb_s(n, t1 - t0), "get_mb_s": _mb_s(n, t2 - t1)}
+
+    out = {"mib": mib, "local": measure(LocalBlobStore(workdir / "bench-blobs"), 1)}
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    os.environ.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    try:
+        boto3.client("s3").create_bucket(Bucket="squall-bench")
+        out["s3_moto"] = measure(S3BlobStore("squall-bench", "blobs", spool_dir=str(workdir)), 2)
+    finally:
+        server.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    import moto
+
+    out["moto_version"], out["boto3_version"] = moto.__version__, boto3.__version__
+    return out
+
+
 def storage_figures(n: int = 2000, batch: int = 1000, batches: int = 20, runtime: str = "runc") -> dict:
     import redis as redis_py
 
@@ -233,7 +348,12 @@ def storage_figures(n: int = 2000, batch: int = 1000, batches: int = 20, runtime
         sq = squall_storage(n, batch, batches)
         print(f"  redis {redis_server.version()} ...", flush=True)
         rd = redis_storage(redis_server.port, n, batch, batches)
+        print("  volumes: 1 GiB in containers and from the client, beside dd / cp ...", flush=True)
+        vols = volume_figures(home)
+        print("  blob backends: local directory and S3 (moto) ...", flush=True)
+        blobs = blob_figures(home)
         return {
+            "volume": vols, "blobs": blobs,
             "ops": n, "batch": batch, "batches": batches, "runtime": runtime,
             "redis_version": redis_server.version(), "redis_py": redis_py.__version__,
             "squall": sq, "redis": rd,
@@ -266,6 +386,35 @@ def markdown(s: dict) -> list[str]:
     for key, sq_label, rd_label in OPS:
         a, b = s["squall"][key], s["redis"][key]
         lines.append(f"| {sq_label} | {rd_label} | {a['ops_per_s']:,} | {a['p50_ms']} ms | {b['ops_per_s']:,} | {b['p50_ms']} ms | {a['ops_per_s'] / b['ops_per_s']:.2f}x |")
+    if s.get("volume"):
+        v, fl = s["volume"], s["volume"]["floor"]
+        c, cl = v["container"], v["client"]
+        lines += [
+            "", f"## Volumes: {v['mib']:,} MiB file (same run, same disk)", "",
+            "In a runc container: write the file into the mounted volume, then `vol.commit()` (hash, upload to the server's blob "
+            "store, new version); a second container whose copy predates the commit runs `vol.reload()` (fetch into the worker's "
+            "cache, copy into its directory) and reads the file. From the client: `batch_upload` and `read_file`. "
+            "The floor is `dd bs=4M` and `cp` of a file of the same size on the same disk (page cache warm, no fsync on either side).",
+            "", "| operation | MB/s | floor | MB/s |", "| --- | --- | --- | --- |",
+            f"| write in the container | {c['write_mb_s']:,} | `dd` write | {fl['dd_write_mb_s']:,} |",
+            f"| `commit()` | {c['commit_mb_s']:,} | `cp` | {fl['cp_mb_s']:,} |",
+            f"| write + `commit()` | {c['write_commit_mb_s']:,} | `cp` | {fl['cp_mb_s']:,} |",
+            f"| `reload()` | {c['reload_mb_s']:,} | `cp` | {fl['cp_mb_s']:,} |",
+            f"| read in the container | {c['read_mb_s']:,} | `dd` read | {fl['dd_read_mb_s']:,} |",
+            f"| `reload()` + read | {c['reload_read_mb_s']:,} | `cp` | {fl['cp_mb_s']:,} |",
+            f"| client `batch_upload` (upload + commit) | {cl['upload_commit_mb_s']:,} | `cp` | {fl['cp_mb_s']:,} |",
+            f"| client `read_file` | {cl['read_file_mb_s']:,} | `dd` read | {fl['dd_read_mb_s']:,} |",
+        ]
+    if s.get("blobs"):
+        b = s["blobs"]
+        lines += [
+            "", f"## Blob backends: one {b['mib']} MiB blob", "",
+            f"`put_chunks` then `read_chunks` from this process. S3: boto3 {b['boto3_version']} against moto {b['moto_version']}'s "
+            "server on loopback (in-memory, pure Python: it measures the client path, not an S3 service).",
+            "", "| backend | put MB/s | get MB/s |", "| --- | --- | --- |",
+            f"| local directory | {b['local']['put_mb_s']:,} | {b['local']['get_mb_s']:,} |",
+            f"| S3 API (moto, loopback) | {b['s3_moto']['put_mb_s']:,} | {b['s3_moto']['get_mb_s']:,} |",
+        ]
     return lines
 
 

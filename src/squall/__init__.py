@@ -19,6 +19,8 @@ _EXPORTS = {
     "Queue": "squall.sdk.queue",
     "Retries": "squall.sdk.retries",
     "Secret": "squall.sdk.secret",
+    "Volume": "squall.sdk.volume",
+    "CloudBucketMount": "squall.sdk.cloud_bucket_mount",
     "Sandbox": "squall.sdk.sandbox",
     "enter": "squall.sdk.partial",
     "exit": "squall.sdk.partial",
@@ -30,6 +32,13 @@ _EXPORTS = {
     "current_function_call_id": "squall.sdk.runtime_info",
     "is_local": "squall.sdk.runtime_info",
     "exception": "squall.exception",
+    "fastapi_endpoint": "squall.sdk.web",
+    "web_endpoint": "squall.sdk.web",
+    "asgi_app": "squall.sdk.web",
+    "wsgi_app": "squall.sdk.web",
+    "web_server": "squall.sdk.web",
+    "Period": "squall.sdk.schedule",
+    "Cron": "squall.sdk.schedule",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

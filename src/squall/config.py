@@ -6,6 +6,7 @@ import os
 import pathlib
 
 DEFAULT_PORT = 7443
+DEFAULT_HTTP_PORT = 7480  # the web endpoint gateway (any free port when taken)
 API_PORT_ENV = "SQUALL_SERVER_URL"
 
 # Environment variables a user (or a container) may set.
@@ -14,6 +15,7 @@ ENV_SERVER_URL = "SQUALL_SERVER_URL"
 ENV_TOKEN = "SQUALL_TOKEN"
 ENV_PROFILE = "SQUALL_PROFILE"
 ENV_RUNTIME = "SQUALL_RUNTIME"
+ENV_BLOB_URL = "SQUALL_BLOB_URL"  # the server's blob store: s3://bucket/prefix or a directory
 
 # Set by the worker inside every container.
 ENV_CONTAINER_ID = "SQUALL_CONTAINER_ID"
@@ -27,6 +29,8 @@ CONTAINER_AGENT_DIR = "/opt/squall/agent"  # grpcio, protobuf, cloudpickle for t
 CONTAINER_LIB_DIR = "/opt/squall/lib"  # the squall package itself
 CONTAINER_APP_DIR = "/opt/squall/app"  # the user's code, read-only
 CONTAINER_SOCKET = "/opt/squall/run/api.sock"  # the worker's proxy to the control plane
+CONTAINER_VOLUME_SOCKET = "/opt/squall/run/volumes.sock"  # the worker's VolumeAgent (commit / reload of mounted volumes)
+ENV_VOLUME_AGENT = "SQUALL_VOLUME_AGENT"  # set in containers that mount volumes: that socket's grpc target
 
 # Id prefixes.
 ID_PREFIX = {
@@ -39,6 +43,7 @@ ID_PREFIX = {
     "image": "im-",
     "sandbox": "sb-",
     "exec": "ex-",
+    "volume": "vo-",
 }
 
 # Limits checked at decoration time.

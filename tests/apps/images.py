@@ -23,6 +23,7 @@ image = (
     squall.Image.debian_slim()
     .apt_install("jq")
     .pip_install("six")
+    .uv_pip_install("toolz")
     .run_commands(f"echo {MARKER} > /built.txt", "mkdir -p /work")
     .env({"GREETING": "hi"})
     .workdir("/work")
@@ -37,11 +38,13 @@ app = squall.App("images-itest", image=image)
 @app.function()
 def probe():
     import six
+    import toolz
 
     import mylib
 
     return {
         "six": six.__version__,
+        "toolz": toolz.__version__,
         "jq": subprocess.run(["jq", "--version"], capture_output=True, text=True).stdout.strip(),
         "built": pathlib.Path("/built.txt").read_text().strip(),
         "greeting": os.environ.get("GREETING"),

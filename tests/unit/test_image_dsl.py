@@ -114,8 +114,11 @@ def test_local_file_tarballs_are_deterministic_and_honour_ignore(tmp_path):
 
     (tmp_path / "a.txt").write_text("a")
     (tmp_path / "b.log").write_text("b")
-    files = LocalFiles(tmp_path, "/x", ignore=["*.log"])
-    assert [arc for _, arc in files.paths()] == ["a.txt"]
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "out.bin").write_text("o")
+    (tmp_path / "odd*name").write_text("literal star")
+    files = LocalFiles(tmp_path, "/x", ignore=["*.log", "build", "odd\\*name"])
+    assert [arc for _, arc in files.paths()] == ["a.txt"]  # a whole directory, and an escaped literal
     assert files.tarball() == files.tarball()
 
 

@@ -17,12 +17,18 @@ from squall import config
 @click.option("--port", default=config.DEFAULT_PORT, show_default=True, type=int)
 @click.option("--db-url", default=None, help="SQLAlchemy URL (default: SQLite under SQUALL_HOME)")
 @click.option("--ready-file", type=click.Path(path_type=pathlib.Path), default=None, help="write the URL here once listening")
-def server(host: str, port: int, db_url: str | None, ready_file: pathlib.Path | None) -> None:
+@click.option("--http-port", default=None, type=int, help=f"the web endpoint gateway's port (default {config.DEFAULT_HTTP_PORT}, or any free one when taken; -1: none)")
+@click.option("--web-domain", default=None, help="also route <app>-<label>.DOMAIN host names to web endpoints (wildcard DNS to this server)")
+@click.option("--blob-url", envvar=config.ENV_BLOB_URL, default=None,
+              help="blob store: s3://bucket/prefix (endpoint and keys from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or a directory; "
+                   "default: a directory under SQUALL_HOME")
+def server(host: str, port: int, db_url: str | None, ready_file: pathlib.Path | None, blob_url: str | None, http_port: int | None,
+           web_domain: str | None) -> None:
     """Run the control plane."""
     from squall.server.main import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    asyncio.run(serve(config.squall_home(), host, port, db_url, ready_file))
+    asyncio.run(serve(config.squall_home(), host, port, db_url, ready_file, blob_url, http_port=http_port, web_domain=web_domain))
 
 
 @click.command()
@@ -54,9 +60,13 @@ def worker(server_url: str, token: str | None, runtime: str | None, worker_id: s
     asyncio.run(go())
 
 
-@click.command()
-def token() -> None:
-    """Print the local server's token (give it to workers and clients as SQUALL_TOKEN)."""
+@click.group(invoke_without_command=True)
+@click.pass_context
+def token(ctx: click.Context) -> None:
+    """Print the local server's token (give it to workers and clients as SQUALL_TOKEN);
+    `squall token create-proxy` makes a token for web endpoints with requires_proxy_auth."""
+    if ctx.invoked_subcommand is not None:
+        return
     from squall.server.auth import load_or_create_token
 
     click.echo(load_or_create_token(config.squall_home() / "server" / "token"))

@@ -37,6 +37,9 @@ def deploy(target: str, is_module: bool, name: str | None) -> None:
 
     app, version = deploy_app(target, is_module, name)
     out.print(f"Deployed app [bold]{app.name}[/bold] version {version} ({app.app_id})")
+    from squall.cli.web import print_urls
+
+    print_urls(app)
     for fname in app.registered_functions:
         kind = "class" if fname in app.registered_classes else "function"
         out.print(f"  {kind} {fname}: {'Cls' if kind == 'class' else 'Function'}.from_name({app.name!r}, {fname!r})")

@@ -81,7 +81,7 @@ async def _serve(runtimes: list[str]) -> None:
     from squall.worker.worker import Worker
 
     home = config.squall_home() / "embedded"
-    server = Server(home, "127.0.0.1", 0)
+    server = Server(home, "127.0.0.1", 0, http_port=0)  # a free port for the web gateway too
     await server.start()
     worker = Worker(home, server.url, server.token, runtimes)
     await asyncio.get_running_loop().run_in_executor(None, lambda: worker.prepare(progress=lambda line: print(line, flush=True)))

@@ -146,6 +146,9 @@ def run_app(target: str, is_module: bool, detach: bool, extra: list[str]) -> Non
         function.progress = output.MapProgress()
         with app.run(detach=detach):
             output.console.print(f"[green]✓[/green] App [bold]{app.name or 'app'}[/bold] is running ({app.app_id}) on {url}")
+            from squall.cli.web import print_urls
+
+            print_urls(app)
             logs = asyncio.run_coroutine_threadsafe(follow_logs(app.app_id), _sync.loop())
             try:
                 if kind == "entrypoint":

@@ -71,6 +71,12 @@ class Agent:
             obj = getattr(obj, part)
         raw = getattr(obj, "_squall_raw", obj)
         self.raw = raw
+        if self.definition.HasField("web"):  # each input is an HTTP request; see container/web.py
+            from squall.container.web import WebHandler
+
+            self.instance = None
+            self.raw = WebHandler(self.definition.web, raw, lambda coro: asyncio.run_coroutine_threadsafe(coro, self._event_loop()).result()).handle
+            return self.raw
         if not self.definition.is_class:
             self.instance = None
             return raw
@@ -162,7 +168,7 @@ class Agent:
         current.input_id, current.call_id = inp.input_id, inp.call_id
         is_generator = False
         try:
-            args, kwargs = ser.deserialize(inp.args)
+            args, kwargs = ser.deserialize(self._payload(inp.args))
             fn = self._callable(inp)
             if self.options.is_generator or inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
                 is_generator = True
@@ -174,7 +180,7 @@ class Agent:
                 value = fut.result()
             else:
                 value = fn(*args, **kwargs)
-            result = pb.Result(status=pb.SUCCESS, data=ser.serialize(value))
+            result = pb.Result(status=pb.SUCCESS, data=self._offload(ser.serialize(value)))
         except concurrent.futures.CancelledError:
             result = ser.exception_result(InputCancellation("the input was cancelled"), pb.CANCELLED)
         except BaseException as exc:  # noqa: BLE001 - every user error goes back to the caller
@@ -194,11 +200,11 @@ class Agent:
                     item = asyncio.run_coroutine_threadsafe(gen.__anext__(), loop).result()
                 except StopAsyncIteration:
                     break
-                self.outputs.put(pb.Output(input_id=inp.input_id, idx=inp.idx, gen_index=i, result=pb.Result(status=pb.GENERATOR_ITEM, data=ser.serialize(item))))
+                self.outputs.put(pb.Output(input_id=inp.input_id, idx=inp.idx, gen_index=i, result=pb.Result(status=pb.GENERATOR_ITEM, data=self._offload(ser.serialize(item)))))
                 i += 1
         else:
             for item in gen:
-                self.outputs.put(pb.Output(input_id=inp.input_id, idx=inp.idx, gen_index=i, result=pb.Result(status=pb.GENERATOR_ITEM, data=ser.serialize(item))))
+                self.outputs.put(pb.Output(input_id=inp.input_id, idx=inp.idx, gen_index=i, result=pb.Result(status=pb.GENERATOR_ITEM, data=self._offload(ser.serialize(item)))))
                 i += 1
         # The final output follows its items through the sender, so it can never overtake them.
         self._finish(inp, pb.Result(status=pb.SUCCESS, data=ser.serialize(None)), gen_index=i, inline=False)
@@ -209,7 +215,7 @@ class Agent:
             for inp in inputs:
                 self.running[inp.input_id] = now
         try:
-            calls = [ser.deserialize(i.args) for i in inputs]
+            calls = [ser.deserialize(self._payload(i.args)) for i in inputs]
             fn = self._callable(inputs[0])
             names = list(inspect.signature(fn).parameters)
             columns = [[] for _ in names]
@@ -220,11 +226,28 @@ class Agent:
             values = self._call_sync_or_async(fn, *columns)
             if not isinstance(values, list) or len(values) != len(inputs):
                 raise InvalidError(f"a @batched function must return a list with one result per input ({len(inputs)}), got {type(values).__name__}")
-            results = [pb.Result(status=pb.SUCCESS, data=ser.serialize(v)) for v in values]
+            results = [pb.Result(status=pb.SUCCESS, data=self._offload(ser.serialize(v))) for v in values]
         except BaseException as exc:  # noqa: BLE001
             results = [ser.exception_result(exc)] * len(inputs)
         for inp, result in zip(inputs, results):
             self._finish(inp, result)
+
+    def _payload(self, data: bytes) -> bytes:
+        """An argument that arrived as a blob reference (sdk/_blobs.py), fetched from the blob store."""
+        if not data.startswith(b"\xff"):
+            return data
+        from squall.sdk import _blobs
+
+        return _blobs.resolve_sync(self.channel, self.md, data)
+
+    def _offload(self, data: bytes) -> bytes:
+        """A result too large to travel inline goes to the blob store; the output carries its reference.
+        Not for web endpoints: the gateway reads their response chunks straight from the outputs."""
+        from squall.sdk import _blobs
+
+        if len(data) <= _blobs.LARGE_PAYLOAD or self.definition.HasField("web"):
+            return data
+        return _blobs.offload_sync(self.channel, self.md, data)
 
     def _finish(self, inp: pb.Input, result: pb.Result, gen_index: int = 0, inline: bool = True) -> None:
         with self.lock:

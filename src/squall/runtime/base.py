@@ -93,3 +93,6 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     async def cleanup_orphans(self) -> None:
         """Kill and remove containers a previous, crashed worker left behind."""
+
+    async def close(self) -> None:
+        """Release what the runtime holds for future containers (e.g. pre-made networks)."""

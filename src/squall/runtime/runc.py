@@ -144,6 +144,7 @@ class OciRuntime(Runtime):
         self.state_dir = Path(state_dir)
         self.root = self.state_dir / self.binary  # the runtime's --root
         self.bundles = self.state_dir / "bundles" / self.name
+        self.networks = network.NetworkPool(owner=str(self.bundles))
         self._dirs_ready = False
 
     # -- hooks for the concrete runtimes ----------------------------------------------------
@@ -233,7 +234,7 @@ class OciRuntime(Runtime):
                 nested=self.nested_cgroup,
             )
             if policy.egress:
-                net = await network.setup(spec.container_id, policy, owner=str(self.bundles))
+                net = await self.networks.take(spec.container_id, policy)
                 timings["network_ready"] = time.time()
             config = self.build_config(spec, cgroup.runtime_path, net)
             # A few KB to local disk: cheaper inline than a hop to a thread on the start path.
@@ -312,6 +313,9 @@ class OciRuntime(Runtime):
             except Exception:
                 log.exception("container %s: removing its network failed", container_id)
         return oom
+
+    async def close(self) -> None:
+        await self.networks.close()
 
     def _orphan_run_pids(self) -> list[int]:
         """Live `<binary> ... run --bundle <our bundle>` processes: a dead worker's children."""

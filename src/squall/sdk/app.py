@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
-import io
 import pathlib
 import sys
-import tarfile
 
 from squall._proto.squall.v1 import api_pb2
 from squall._proto.squall.v1 import common_pb2 as pb
@@ -16,7 +14,10 @@ from squall.exception import InvalidError
 from squall.sdk._sync import run_sync
 from squall.sdk.cls import Cls, method_names
 from squall.sdk.function import Function, build_options, is_generator_function
-from squall.sdk.image import Image, upload_blob
+from squall.sdk import web
+from squall.sdk.image import Image, deterministic_tar, upload_blob
+from squall.sdk.schedule import schedule_proto
+from squall.sdk.volume import bucket_secrets, check_volumes, mount_spec
 
 
 @dataclasses.dataclass
@@ -55,23 +56,10 @@ class CodeMount:
 
     def tarball(self) -> bytes:
         """A deterministic tar (sorted, zeroed times) so unchanged code has the same digest."""
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            paths = [self.host_path] if self.host_path.is_file() else sorted(
-                p for p in self.host_path.rglob("*") if "__pycache__" not in p.parts and not p.name.endswith(".pyc")
-            )
-            for p in paths:
-                arc = self.mount_name if p == self.host_path else f"{self.mount_name}/{p.relative_to(self.host_path)}"
-                info = tar.gettarinfo(str(p), arcname=arc)
-                info.mtime = 0
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                if info.isfile():
-                    with open(p, "rb") as f:
-                        tar.addfile(info, f)
-                elif info.isdir():
-                    tar.addfile(info)
-        return buf.getvalue()
+        paths = [self.host_path] if self.host_path.is_file() else sorted(
+            p for p in self.host_path.rglob("*") if "__pycache__" not in p.parts and not p.name.endswith(".pyc")
+        )
+        return deterministic_tar([(p, self.mount_name if p == self.host_path else f"{self.mount_name}/{p.relative_to(self.host_path)}") for p in paths])
 
 
 class App:
@@ -81,6 +69,8 @@ class App:
         self.name = name
         self.image = image
         self._secrets = _check_secrets(secrets, "App")
+        self._volumes = check_volumes(volumes, "App")
+        self._function_volumes: dict[str, dict] = {}  # function name -> {mount path: Volume}, the app's first
         self._function_secrets: dict[str, list] = {}  # function name -> its Secrets, the app's first
         self._functions: dict[str, Function] = {}
         self._classes: dict[str, Cls] = {}
@@ -111,10 +101,12 @@ class App:
         if serialized:
             raise InvalidError("serialized=True is not supported yet: define the function at module level in a file")
         function_secrets = _check_secrets(options.pop("secrets", ()), "@app.function")
-        for bad in ("volumes", "schedule", "region", "cloud", "enable_memory_snapshot", "ephemeral_disk"):
+        function_volumes = check_volumes(options.pop("volumes", None), "@app.function")
+        for bad in ("region", "cloud", "enable_memory_snapshot", "ephemeral_disk"):
             if options.get(bad):
                 raise InvalidError(f"@app.function({bad}=...) is not supported yet in this squall build")
             options.pop(bad, None)
+        schedule = schedule_proto(options.pop("schedule", None))
         base_options = dict(options)
 
         def deco(raw_f):
@@ -130,9 +122,13 @@ class App:
                 raise InvalidError(f"{raw_f.__qualname__} is defined inside another function; define it at module level so containers can import it")
             fname = name or raw_f.__name__
             definition = self._definition(raw_f, raw_f.__qualname__, fname, image, opts, is_class=False)
+            web.attach(self, fname, raw_f, definition)
+            if schedule is not None:
+                definition.schedule.CopyFrom(schedule)
             fn = Function(self, raw_f, fname, definition)
             self._register(fname, fn)
-            self._function_secrets[fname] = [*self._secrets, *function_secrets]
+            self._function_volumes[fname] = {**self._volumes, **function_volumes}
+            self._function_secrets[fname] = [*self._secrets, *function_secrets, *bucket_secrets(self._function_volumes[fname])]
             return fn
 
         return deco
@@ -141,7 +137,8 @@ class App:
         if _warn_parentheses is not None:
             raise InvalidError("use @app.cls() with parentheses")
         class_secrets = _check_secrets(options.pop("secrets", ()), "@app.cls")
-        for bad in ("volumes", "region", "cloud", "enable_memory_snapshot", "ephemeral_disk"):
+        class_volumes = check_volumes(options.pop("volumes", None), "@app.cls")
+        for bad in ("region", "cloud", "enable_memory_snapshot", "ephemeral_disk"):
             if options.get(bad):
                 raise InvalidError(f"@app.cls({bad}=...) is not supported yet in this squall build")
             options.pop(bad, None)
@@ -161,7 +158,8 @@ class App:
             class_fn = Function(self, None, user_cls.__name__, definition)
             c = Cls(self, user_cls, class_fn)
             self._register(user_cls.__name__, class_fn)
-            self._function_secrets[user_cls.__name__] = [*self._secrets, *class_secrets]
+            self._function_volumes[user_cls.__name__] = {**self._volumes, **class_volumes}
+            self._function_secrets[user_cls.__name__] = [*self._secrets, *class_secrets, *bucket_secrets(self._function_volumes[user_cls.__name__])]
             self._classes[user_cls.__name__] = c
             return c
 
@@ -246,6 +244,9 @@ class App:
             fn._definition.file_mounts.extend(await image._file_mounts(client))
             del fn._definition.secret_ids[:]
             fn._definition.secret_ids.extend(secret_ids[fname])
+            del fn._definition.volumes[:]
+            for path, vol in self._function_volumes.get(fname, {}).items():  # named volumes are created here when create_if_missing
+                fn._definition.volumes.append(await mount_spec(path, vol))
             created = await client.call("FunctionCreate", api_pb2.FunctionCreateRequest(app_id=self.app_id, name=fname, definition=fn._definition))
             fn._function_id = function_ids[fname] = created.function_id
         self._running = _Running(self.app_id, client, ephemeral)

@@ -13,6 +13,7 @@ from squall import config
 from squall._proto.squall.v1 import api_pb2
 from squall._proto.squall.v1 import common_pb2 as pb
 from squall.exception import ExecutionError, FunctionTimeoutError, InputCancellation, InvalidError, NotFoundError
+from squall.sdk import _blobs
 from squall.sdk._sync import live_function, live_method
 from squall.sdk.retries import Retries
 
@@ -213,6 +214,8 @@ class Function:
                 self._definition.mount_digest = self._parent._definition.mount_digest
                 del self._definition.secret_ids[:]
                 self._definition.secret_ids.extend(self._parent._definition.secret_ids)
+                del self._definition.volumes[:]
+                self._definition.volumes.extend(self._parent._definition.volumes)
                 resp = await running.client.call(
                     "FunctionCreate", api_pb2.FunctionCreateRequest(app_id=running.app_id, name=self._name, definition=self._definition)
                 )
@@ -251,11 +254,12 @@ class Function:
         if self.is_generator:
             raise InvalidError(f"{self._name} is a generator: use .remote_gen() to iterate its values")
         inp = self._input(args, kwargs)
+        await _blobs.offload_inputs(client, [inp])  # a large argument travels as a blob reference
         resp = await client.call(
             "FunctionCallCreate", api_pb2.FunctionCallCreateRequest(function_id=self._function_id, kind=api_pb2.REMOTE, inputs=[inp], wait_s=REMOTE_WAIT_S),
             timeout=REMOTE_WAIT_S + 10,
         )
-        outputs = list(resp.outputs)
+        outputs = await _blobs.resolve_outputs(client, list(resp.outputs))
         call = FunctionCall(resp.call_id, client)
         if not outputs:
             return await call._get(None)
@@ -266,9 +270,8 @@ class Function:
         client = await self._client()
         if not self.is_generator:
             raise InvalidError(f"{self._name} is not a generator: use .remote()")
-        resp = await client.call(
-            "FunctionCallCreate", api_pb2.FunctionCallCreateRequest(function_id=self._function_id, kind=api_pb2.GENERATOR, inputs=[self._input(args, kwargs)])
-        )
+        inputs = await _blobs.offload_inputs(client, [self._input(args, kwargs)])
+        resp = await client.call("FunctionCallCreate", api_pb2.FunctionCallCreateRequest(function_id=self._function_id, kind=api_pb2.GENERATOR, inputs=inputs))
         async for out in _outputs(client, resp.call_id, None):
             if out.result.status == pb.GENERATOR_ITEM:
                 yield ser.deserialize(out.result.data)
@@ -288,7 +291,8 @@ class Function:
     async def spawn(self, *args, **kwargs) -> FunctionCall:
         client = await self._client()
         kind = api_pb2.GENERATOR if self.is_generator else api_pb2.SPAWN
-        resp = await client.call("FunctionCallCreate", api_pb2.FunctionCallCreateRequest(function_id=self._function_id, kind=kind, inputs=[self._input(args, kwargs)]))
+        inputs = await _blobs.offload_inputs(client, [self._input(args, kwargs)])
+        resp = await client.call("FunctionCallCreate", api_pb2.FunctionCallCreateRequest(function_id=self._function_id, kind=kind, inputs=inputs))
         return FunctionCall(resp.call_id, client)
 
     @live_method
@@ -312,7 +316,7 @@ class Function:
     @live_method
     async def spawn_map(self, *iterables, kwargs: dict | None = None) -> FunctionCall:
         client = await self._client()
-        inputs = [self._input(args, kwargs or {}, i) for i, args in enumerate(zip(*iterables))]
+        inputs = await _blobs.offload_inputs(client, [self._input(args, kwargs or {}, i) for i, args in enumerate(zip(*iterables))])
         resp = await client.call("FunctionCallCreate", api_pb2.FunctionCallCreateRequest(function_id=self._function_id, kind=api_pb2.MAP, inputs=inputs))
         return FunctionCall(resp.call_id, client, num_inputs=len(inputs), is_map=True)
 
@@ -321,7 +325,7 @@ class Function:
         if self.is_generator:
             raise InvalidError(f"{self._name} is a generator: .map() is not supported for generators")
         indexed = (self._input(args, kw, i) for i, (args, kw) in enumerate(calls))
-        first = list(itertools.islice(indexed, MAP_CHUNK))
+        first = await _blobs.offload_inputs(client, list(itertools.islice(indexed, MAP_CHUNK)))
         resp = await client.call("FunctionCallCreate", api_pb2.FunctionCallCreateRequest(function_id=self._function_id, kind=api_pb2.MAP, inputs=first))
         call_id = resp.call_id
         state = {"sent": len(first), "done": 0, "total": None if len(first) == MAP_CHUNK else len(first)}
@@ -333,7 +337,7 @@ class Function:
                 while state["sent"] - state["done"] > MAP_MAX_IN_FLIGHT:
                     room.clear()
                     await room.wait()
-                await client.call("FunctionPutInputs", api_pb2.FunctionPutInputsRequest(call_id=call_id, inputs=chunk))
+                await client.call("FunctionPutInputs", api_pb2.FunctionPutInputsRequest(call_id=call_id, inputs=await _blobs.offload_inputs(client, chunk)))
                 state["sent"] += len(chunk)
             state["total"] = state["sent"]
 
@@ -418,6 +422,17 @@ class Function:
         await client.call("FunctionUpdateAutoscaler", req)
 
     @live_method
+    async def get_web_url(self) -> str | None:
+        """This web endpoint's URL on the gateway (None for a function that is not one)."""
+        from squall.sdk.web import web_url
+
+        return await web_url(self)
+
+    @property
+    def web_url(self) -> str | None:
+        return self.get_web_url()
+
+    @live_method
     async def get_current_stats(self):
         client = await self._client()
         return await client.call("FunctionGetStats", api_pb2.FunctionRef(function_id=self._function_id))
@@ -443,7 +458,7 @@ async def _outputs(client, call_id: str, state: dict | None, timeout: float | No
     while True:
         wait = POLL_S if deadline is None else max(0.0, min(POLL_S, deadline - time.monotonic()))
         resp = await client.call("FunctionGetOutputs", api_pb2.FunctionGetOutputsRequest(call_id=call_id, after_seq=after, timeout_s=wait, max=5000), timeout=wait + 30)
-        for out in resp.outputs:
+        for out in await _blobs.resolve_outputs(client, resp.outputs):  # large results arrive as blob references
             yield out
             if out.result.status != pb.GENERATOR_ITEM:
                 finals += 1

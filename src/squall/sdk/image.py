@@ -63,25 +63,36 @@ class LocalFiles:
         return out
 
     def _ignored(self, rel: pathlib.Path) -> bool:
+        """A path is left out if it, or a directory above it, matches a pattern (fnmatch, on the
+        relative path or the name; `\\*` is a literal `*`)."""
         if callable(self.ignore):
             return bool(self.ignore(rel))
-        return any(fnmatch.fnmatch(str(rel), pat) or fnmatch.fnmatch(rel.name, pat) for pat in self.ignore)
+        patterns = [re.sub(r"\\(.)", r"[\1]", pat) for pat in self.ignore]
+        for part in [rel, *rel.parents[:-1]]:
+            if any(fnmatch.fnmatch(str(part), pat) or fnmatch.fnmatch(part.name, pat) for pat in patterns):
+                return True
+        return False
 
     def tarball(self) -> bytes:
-        """A deterministic tar (sorted, zeroed times and owners): same files, same digest."""
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            for p, arc in self.paths():
-                info = tar.gettarinfo(str(p), arcname=arc)
-                info.mtime = 0
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                if info.isfile():
-                    with open(p, "rb") as f:
-                        tar.addfile(info, f)
-                elif info.isdir() or info.issym():
-                    tar.addfile(info)
-        return buf.getvalue()
+        return deterministic_tar(self.paths())
+
+
+def deterministic_tar(entries: Sequence[tuple[pathlib.Path, str]]) -> bytes:
+    """A tar of (local path, name in the tar) with zeroed times and owners: the same files
+    give the same bytes, so the same blob digest."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for p, arc in entries:
+            info = tar.gettarinfo(str(p), arcname=arc)
+            info.mtime = 0
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            if info.isfile():
+                with open(p, "rb") as f:
+                    tar.addfile(info, f)
+            elif info.isdir() or info.issym():
+                tar.addfile(info)
+    return buf.getvalue()
 
 
 class Image:
@@ -119,6 +130,13 @@ class Image:
                 raise InvalidError(f"Image.from_registry(add_python={add_python!r}): give a version like '3.11'")
             image = image._with({"op": "add_python", "version": str(add_python)})
         return image
+
+    @staticmethod
+    def from_id(image_id: str) -> Image:
+        """An image built before (`squall image list`, `image.object_id`, a sandbox snapshot)."""
+        if not isinstance(image_id, str) or not re.fullmatch(r"im-[0-9a-f]{20}", image_id):
+            raise InvalidError(f"Image.from_id({image_id!r}): give an image id like 'im-0123456789abcdef0123' (`squall image list`)")
+        return Image({"kind": "id", "image_id": image_id})
 
     @staticmethod
     def from_scratch() -> Image:
@@ -307,6 +325,8 @@ class Image:
                 raise
 
     def _with(self, step: dict[str, Any]) -> Image:
+        if self._base["kind"] == "id":
+            raise InvalidError("an Image.from_id() image is used as it is; build on it with a recipe of its own instead")
         if self._mounts and step["op"] not in ("env", "workdir", "entrypoint", "cmd"):
             raise InvalidError(
                 f"Image.{step['op']}() after add_local_* with copy=False: those files are attached when the container starts, so later build steps "
@@ -343,6 +363,8 @@ class Image:
         """Build (or find) the image; returns (image id, python version). Logs stream to on_log."""
         if client.server_url in self._built and not force:
             return self._built[client.server_url]
+        if self._base["kind"] == "id":
+            return await self._hydrate_id(client)
         from squall._proto.squall.v1 import api_pb2
         from squall.exception import ImageBuildError
 
@@ -369,6 +391,19 @@ class Image:
         if client.server_url not in self._built:
             raise ImageBuildError("the server ended the image build without a result; try again")
         return self._built[client.server_url]
+
+    async def _hydrate_id(self, client) -> tuple[str, str]:
+        from squall._proto.squall.v1 import api_pb2
+
+        info = await client.call("ImageGet", api_pb2.ImageGetRequest(image_id=self._base["image_id"]))
+        if info.status != "ready":
+            raise InvalidError(f"Image.from_id({info.image_id!r}): that image is {info.status}, not ready")
+        self._built[client.server_url] = (info.image_id, info.python_version)
+        return self._built[client.server_url]
+
+    @property
+    def object_id(self) -> str | None:
+        return self.image_id
 
     async def _file_mounts(self, client) -> list:
         """A FileMount for each copy=False set of local files, uploaded."""

@@ -24,8 +24,15 @@ API_METHODS_FOR_CONTAINERS = frozenset(
 )
 
 
+# Volumes: containers read and move blobs here; they commit through their worker (worker/volumes.py).
+VOLUME_METHODS_FOR_CONTAINERS = frozenset(
+    f"/squall.v1.VolumeService/{name}"
+    for name in ("VolumeGetOrCreate", "VolumeGetManifest", "VolumeGetFile", "BlobMissing", "BlobUpload", "BlobDownload")
+)
+
+
 def container_token_may_call(method: str) -> bool:
-    return method.startswith(STORAGE_SERVICE_PREFIX) or method in API_METHODS_FOR_CONTAINERS
+    return method.startswith(STORAGE_SERVICE_PREFIX) or method in API_METHODS_FOR_CONTAINERS or method in VOLUME_METHODS_FOR_CONTAINERS
 
 
 def load_or_create_token(path: pathlib.Path) -> str:

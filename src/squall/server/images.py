@@ -200,6 +200,23 @@ class ImageBuilds:
             created_at=row.created_at, built_at=row.built_at, python_version=row.config.get("python_version", ""), cached=cached, build_s=row.build_s,
         )
 
+    def get(self, image_id: str) -> api_pb2.ImageInfo | None:
+        row = self.store.get_image(image_id)
+        return None if row is None else self._info(row)
+
+    def register_layer(self, parent_image_id: str, layer_id: str, blob_digest: str, size: int, description: str) -> str:
+        """A new ready image: `parent_image_id`'s layers plus one layer already in the blob store
+        (a sandbox's filesystem snapshot). Returns its id."""
+        parent = self.store.get_image(parent_image_id)
+        if parent is None or parent.status != "ready":
+            raise ValueError(f"image {parent_image_id!r} is not a built image")
+        image_id = "im-" + recipe._hash({"parent": parent_image_id, "layer": layer_id}, 20)
+        self.store.save_layers([(layer_id, blob_digest, size)])
+        layers = [*parent.layers, {"layer_id": layer_id, "step": json.dumps({"op": "snapshot", "layer_id": layer_id})}]
+        self.store.save_image(image_id, description=f"{parent.description}.{description}", status="ready", layers=layers, config=dict(parent.config),
+                              error="", built_at=time.time())
+        return image_id
+
     def list(self) -> list[api_pb2.ImageInfo]:
         return [self._info(row) for row in self.store.list_images()]
 

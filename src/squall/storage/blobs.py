@@ -1,4 +1,6 @@
-"""Content-addressed blob store. The local directory backend is the default; S3 comes later.
+"""Content-addressed blob store: one interface (has, put_chunks, put_async, read_chunks, size,
+delete), two backends. The local directory is the default; `storage/s3.py` keeps blobs in any
+S3 API. `open_blob_store(url)` picks one from the server's --blob-url / SQUALL_BLOB_URL.
 
 A blob's name is the sha256 of its content, so the same content is stored once.
 """
@@ -18,15 +20,38 @@ def digest_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def check_digest(digest: str) -> str:
+    if len(digest) != 64 or not all(ch in "0123456789abcdef" for ch in digest):
+        raise ValueError(f"not a sha256 digest: {digest!r}")
+    return digest
+
+
+def open_blob_store(url: str | None, default_root: pathlib.Path):
+    """The blob store for a URL: `s3://bucket/prefix` (endpoint and credentials from the AWS_*
+    environment variables), `file:///path` or a plain path; None or "": `default_root`."""
+    if not url:
+        return LocalBlobStore(default_root)
+    if url.startswith("s3://"):
+        from squall.storage.s3 import S3BlobStore
+
+        bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        store = S3BlobStore(bucket, prefix)
+        store.check()
+        return store
+    if url.startswith("file://"):
+        return LocalBlobStore(pathlib.Path(url.removeprefix("file://")))
+    if "://" in url:
+        raise ValueError(f"blob store URL {url!r}: use s3://bucket/prefix, file:///path or a directory path")
+    return LocalBlobStore(pathlib.Path(url))
+
+
 class LocalBlobStore:
     def __init__(self, root: pathlib.Path):
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, digest: str) -> pathlib.Path:
-        if len(digest) != 64 or not all(ch in "0123456789abcdef" for ch in digest):
-            raise ValueError(f"not a sha256 digest: {digest!r}")
-        return self.root / digest[:2] / digest
+        return self.root / check_digest(digest)[:2] / digest
 
     def has(self, digest: str) -> bool:
         return self._path(digest).exists()
@@ -55,9 +80,9 @@ class LocalBlobStore:
         except FileNotFoundError:
             pass
 
-    def read_chunks(self, digest: str) -> Iterator[bytes]:
+    def read_chunks(self, digest: str, chunk_size: int = CHUNK) -> Iterator[bytes]:
         with open(self._path(digest), "rb") as f:
-            while chunk := f.read(CHUNK):
+            while chunk := f.read(chunk_size):
                 yield chunk
 
 

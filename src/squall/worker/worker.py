@@ -24,6 +24,7 @@ from squall._redact import redact
 from squall.runtime import get_runtime
 from squall.runtime.base import Container, ContainerSpec, Mount, Runtime
 from squall.worker.proxy import SocketProxy
+from squall.worker.volumes import VolumeMounts
 
 log = logging.getLogger("squall.worker")
 
@@ -56,6 +57,7 @@ class Worker:
         self._stopping = False
         self._secret_values: dict[str, list[str]] = {}  # container id -> its Secret values, never shipped in a log line
         self._layers_in_use: dict[str, list[str]] = {}  # container id -> the image layers under its root
+        self.volumes = VolumeMounts(self.home, self.worker_id, token)  # mounted Volumes and their VolumeAgent
 
     # -- setup ---------------------------------------------------------------------------------
     def prepare(self, progress=print) -> None:
@@ -96,6 +98,7 @@ class Worker:
         await self.proxy.start()
         self.channel = grpc.aio.insecure_channel(f"{host}:{port}", options=config.grpc_options())
         self.stub = worker_pb2_grpc.WorkerServiceStub(self.channel)
+        await self.volumes.start(self.channel)
         try:
             while not self._stopping:
                 try:
@@ -108,6 +111,10 @@ class Worker:
                     await asyncio.sleep(1.0)
         finally:
             await self._kill_all("the worker stopped")
+            for rt in self.runtimes.values():
+                with contextlib.suppress(Exception):
+                    await rt.close()
+            await self.volumes.close()
             await self.proxy.close()
             await self.channel.close()
 
@@ -148,6 +155,7 @@ class Worker:
             elif kind == "stop":
                 c = self.containers.get(command.stop.container_id)
                 if c is not None:
+                    self.volumes.stop_requested.add(command.stop.container_id)  # a stop squall asked for is a clean exit
                     self._spawn(c.kill())
 
     async def _events(self):
@@ -191,9 +199,11 @@ class Worker:
             spec = self._spec(start, runtime, code_dir)
             if runtime.capabilities.isolation:
                 await self._add_image(start, spec)
+            await self.volumes.attach(start, spec, runtime)
             container = await runtime.start(spec)
         except Exception as exc:
             log.exception("container %s failed to start", cid)
+            await self.volumes.detach(cid, None)
             self._log(cid, start.definition.function_name, "system", f"container failed to start: {exc}")
             self.outbox.put_nowait(worker_pb2.WorkerEvent(exited=worker_pb2.ContainerExited(container_id=cid, exit_code=-1, reason=f"container failed to start: {exc}")))
             return
@@ -204,6 +214,7 @@ class Worker:
         pumps = [asyncio.create_task(self._pump(cid, name, "stdout", container.stdout)), asyncio.create_task(self._pump(cid, name, "stderr", container.stderr))]
         status = await container.wait()
         await asyncio.gather(*pumps, return_exceptions=True)
+        await self.volumes.detach(cid, status.exit_code, lambda line: self._log(cid, name, "system", line))
         self.containers.pop(cid, None)
         self._secret_values.pop(cid, None)
         self._layers_in_use.pop(cid, None)

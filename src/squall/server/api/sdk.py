@@ -139,6 +139,12 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
     async def ImageGc(self, request, context):
         return self.cp.images.gc()
 
+    async def ImageGet(self, request, context):
+        info = self.cp.images.get(request.image_id)
+        if info is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no image {request.image_id!r}; `squall image list` shows the images")
+        return info
+
     # -- blobs ---------------------------------------------------------------------------------
     async def BlobHas(self, request, context):
         return api_pb2.BlobHasResponse(exists=self.blobs.has(request.digest))

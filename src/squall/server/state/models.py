@@ -194,3 +194,24 @@ image_layers = sa.Table(
     sa.Column("size_bytes", sa.BigInteger, nullable=False),  # of that blob
     sa.Column("created_at", sa.Float, nullable=False),
 )
+
+# -- Volumes (migration 0006_volumes) -----------------------------------------------------------
+volumes = sa.Table(
+    "volumes",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),  # vo-...
+    sa.Column("name", sa.String, unique=True),  # NULL for an ephemeral volume
+    sa.Column("ephemeral", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+volume_versions = sa.Table(
+    "volume_versions",
+    metadata,
+    sa.Column("volume_id", sa.String, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),  # 1, 2, ... per volume
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("manifest", sa.LargeBinary, nullable=False),  # zlib'd VolumeManifest proto (storage/volume_manifest.py)
+    sa.Column("num_files", sa.Integer, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+)

@@ -415,6 +415,12 @@ class ImageListResponse(_message.Message):
     images: _containers.RepeatedCompositeFieldContainer[ImageInfo]
     def __init__(self, images: _Optional[_Iterable[_Union[ImageInfo, _Mapping]]] = ...) -> None: ...
 
+class ImageGetRequest(_message.Message):
+    __slots__ = ("image_id",)
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    image_id: str
+    def __init__(self, image_id: _Optional[str] = ...) -> None: ...
+
 class ImageGcResponse(_message.Message):
     __slots__ = ("removed_image_ids", "removed_layer_ids", "freed_bytes")
     REMOVED_IMAGE_IDS_FIELD_NUMBER: _ClassVar[int]

@@ -155,6 +155,11 @@ class ApiStub:
                 request_serializer=squall_dot_v1_dot_api__pb2.Empty.SerializeToString,
                 response_deserializer=squall_dot_v1_dot_api__pb2.ImageGcResponse.FromString,
                 _registered_method=True)
+        self.ImageGet = channel.unary_unary(
+                '/squall.v1.Api/ImageGet',
+                request_serializer=squall_dot_v1_dot_api__pb2.ImageGetRequest.SerializeToString,
+                response_deserializer=squall_dot_v1_dot_api__pb2.ImageInfo.FromString,
+                _registered_method=True)
 
 
 class ApiServicer:
@@ -305,6 +310,12 @@ class ApiServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImageGet(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ApiServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -427,6 +438,11 @@ def add_ApiServicer_to_server(servicer, server):
                     servicer.ImageGc,
                     request_deserializer=squall_dot_v1_dot_api__pb2.Empty.FromString,
                     response_serializer=squall_dot_v1_dot_api__pb2.ImageGcResponse.SerializeToString,
+            ),
+            'ImageGet': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImageGet,
+                    request_deserializer=squall_dot_v1_dot_api__pb2.ImageGetRequest.FromString,
+                    response_serializer=squall_dot_v1_dot_api__pb2.ImageInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1078,6 +1094,33 @@ class Api:
             '/squall.v1.Api/ImageGc',
             squall_dot_v1_dot_api__pb2.Empty.SerializeToString,
             squall_dot_v1_dot_api__pb2.ImageGcResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImageGet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/squall.v1.Api/ImageGet',
+            squall_dot_v1_dot_api__pb2.ImageGetRequest.SerializeToString,
+            squall_dot_v1_dot_api__pb2.ImageInfo.FromString,
             options,
             channel_credentials,
             insecure,

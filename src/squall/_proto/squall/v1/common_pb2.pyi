@@ -121,16 +121,22 @@ class FunctionDefinition(_message.Message):
     def __init__(self, module_name: _Optional[str] = ..., qualname: _Optional[str] = ..., is_class: _Optional[bool] = ..., mount_digest: _Optional[str] = ..., mount_name: _Optional[str] = ..., image_id: _Optional[str] = ..., options: _Optional[_Union[FunctionOptions, _Mapping]] = ..., class_params: _Optional[bytes] = ..., app_name: _Optional[str] = ..., function_name: _Optional[str] = ..., secret_ids: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[str]] = ..., generator_methods: _Optional[_Iterable[str]] = ..., file_mounts: _Optional[_Iterable[_Union[FileMount, _Mapping]]] = ..., volumes: _Optional[_Iterable[_Union[VolumeMount, _Mapping]]] = ..., web: _Optional[_Union[_web_pb2.WebEndpoint, _Mapping]] = ..., schedule: _Optional[_Union[_web_pb2.Schedule, _Mapping]] = ...) -> None: ...
 
 class VolumeMount(_message.Message):
-    __slots__ = ("path", "volume_id", "name", "read_only")
+    __slots__ = ("path", "volume_id", "name", "read_only", "bucket_name", "bucket_endpoint_url", "key_prefix")
     PATH_FIELD_NUMBER: _ClassVar[int]
     VOLUME_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     READ_ONLY_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_NAME_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_ENDPOINT_URL_FIELD_NUMBER: _ClassVar[int]
+    KEY_PREFIX_FIELD_NUMBER: _ClassVar[int]
     path: str
     volume_id: str
     name: str
     read_only: bool
-    def __init__(self, path: _Optional[str] = ..., volume_id: _Optional[str] = ..., name: _Optional[str] = ..., read_only: _Optional[bool] = ...) -> None: ...
+    bucket_name: str
+    bucket_endpoint_url: str
+    key_prefix: str
+    def __init__(self, path: _Optional[str] = ..., volume_id: _Optional[str] = ..., name: _Optional[str] = ..., read_only: _Optional[bool] = ..., bucket_name: _Optional[str] = ..., bucket_endpoint_url: _Optional[str] = ..., key_prefix: _Optional[str] = ...) -> None: ...
 
 class FileMount(_message.Message):
     __slots__ = ("digest", "path", "is_file")

@@ -1,0 +1,238 @@
+"""Web endpoints end to end: a deployed app answers real HTTP on loopback through the server's
+gateway (runc containers), streams SSE, scales from zero, checks proxy auth, survives a
+redeploy under load, and `squall serve` reloads on a file change."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+import squall
+from squall._proto.squall.v1 import api_pb2
+from squall.cli._common import api_call
+from tests.conftest import ROOT, make_cluster, needs_root
+
+pytestmark = [pytest.mark.runtime, pytest.mark.integration, pytest.mark.timeout(600)]
+
+APP = "webtest"
+SOURCE = (ROOT / "tests" / "apps" / "web.py").read_text()
+
+
+def write_app(directory: pathlib.Path, greeting: str, name: str = "webtest_app.py") -> pathlib.Path:
+    assert 'GREETING = "hello"' in SOURCE
+    path = directory / name
+    path.write_text(SOURCE.replace('GREETING = "hello"', f"GREETING = {greeting!r}"))
+    return path
+
+
+def http(url: str, data: bytes | None = None, headers: dict | None = None, timeout: float = 120) -> tuple[int, object, bytes]:
+    req = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+def wait_until(cond, timeout: float, what: str, output: list[str] | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{what} did not happen within {timeout} s" + ("; output:\n" + "".join(output) if output is not None else ""))
+
+
+@pytest.fixture(scope="module")
+def runc_cluster(tmp_path_factory):
+    needs_root()
+    c = make_cluster(tmp_path_factory, "runc")
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="module")
+def deployed(runc_cluster, tmp_path_factory) -> tuple[pathlib.Path, dict[str, str]]:
+    """The app, deployed once for the module: its directory and the URLs `squall deploy` printed."""
+    d = tmp_path_factory.mktemp("web-app")
+    out = runc_cluster.squall("deploy", str(write_app(d, "hello")))
+    assert out.returncode == 0, out.stdout + out.stderr
+    urls = dict(re.findall(r"^\s+(\w+) => (\S+)$", out.stdout, re.M))
+    assert set(urls) == {"api", "private", "wsgi", "files", "never_listens"}, out.stdout
+    return d, urls
+
+
+@pytest.fixture
+def sdk(runc_cluster, deployed, monkeypatch):
+    runc_cluster.use_in_this_process(monkeypatch)
+    yield runc_cluster
+    from squall.client import client
+
+    client.reset_client()
+
+
+def test_asgi_wsgi_and_web_server_answer_over_http(sdk, deployed):
+    _, urls = deployed
+    assert urls["api"].endswith(f"/{APP}/api") and urls["never_listens"].endswith(f"/{APP}/never-listens")
+    assert squall.Function.from_name(APP, "api").get_web_url() == urls["api"]
+    assert squall.Function.from_name(APP, "plain").get_web_url() is None
+
+    status, headers, body = http(urls["api"] + "/some/path?a=1&b=2", headers={"X-Token": "t1"})
+    assert status == 200 and headers["x-served-by"] == "asgi" and headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"greeting": "hello", "method": "GET", "path": "/some/path", "query": "a=1&b=2", "body": "", "headers": {"x-token": "t1"}}
+
+    status, _, body = http(urls["api"], data=b"payload " * 1000)
+    assert status == 201 and json.loads(body)["body"] == "payload " * 1000 and json.loads(body)["path"] == "/"
+
+    status, _, body = http(urls["wsgi"] + "/w?x=1", data=b"form")
+    assert (status, body) == (200, b"hello from wsgi POST /w form")
+
+    status, _, body = http(urls["files"] + "/webtest_app.py")  # python -m http.server inside the container serves the app's own code
+    assert status == 200 and body.decode() == write_app(deployed[0], "hello").read_text()
+
+    status, _, body = http(urls["api"].rsplit("/", 1)[0] + "/nothing-here/")
+    assert status == 404 and b"no web endpoint" in body
+
+
+def test_errors_say_what_went_wrong(sdk, deployed):
+    _, urls = deployed
+    status, _, body = http(urls["api"] + "/boom")
+    assert status == 500 and b"RuntimeError: the app broke on purpose" in body
+    status, _, body = http(urls["never_listens"] + "/")
+    assert status == 502 and b"nothing listened on port 8001 within startup_timeout=1 s" in body
+
+
+def test_sse_streams_chunk_by_chunk(sdk, deployed):
+    _, urls = deployed
+    with urllib.request.urlopen(urls["api"] + "/stream?n=4", timeout=120) as r:
+        assert r.headers["Content-Type"] == "text/event-stream"
+        start = time.monotonic()
+        arrivals = []
+        for line in r:
+            if line.startswith(b"data:"):
+                arrivals.append((time.monotonic() - start, line.strip()))
+    assert [a[1] for a in arrivals] == [b"data: event 0", b"data: event 1", b"data: event 2", b"data: event 3"]
+    # The app sleeps 0.3 s between events: they must arrive spread out, not all at the end.
+    assert arrivals[-1][0] - arrivals[0][0] >= 0.6, arrivals
+
+
+def test_proxy_auth(sdk, deployed):
+    _, urls = deployed
+    status, _, body = http(urls["private"] + "/")
+    assert status == 401 and b"Modal-Key" in body
+    out = sdk.squall("token", "create-proxy", "--name", "ci")
+    assert out.returncode == 0, out.stderr
+    key = re.search(r"(wk-\w+)", out.stdout).group(1)
+    secret = re.search(r"(ws-\S+)", out.stdout).group(1)
+    assert http(urls["private"] + "/", headers={"Modal-Key": key, "Modal-Secret": "ws-wrong"})[0] == 401
+    assert http(urls["private"] + "/", headers={"Modal-Key": key, "Modal-Secret": secret})[0] == 200
+    assert http(urls["private"] + "/", headers={"Squall-Key": key, "Squall-Secret": secret})[0] == 200
+    assert http(urls["api"] + "/", headers={"Modal-Key": key, "Modal-Secret": "whatever"})[0] == 200  # public endpoints ignore them
+    out = sdk.squall("token", "delete-proxy", key)
+    assert out.returncode == 0, out.stderr
+    assert http(urls["private"] + "/", headers={"Modal-Key": key, "Modal-Secret": secret})[0] == 401
+
+
+def _api_containers(state: str) -> list:
+    app_id = api_call("AppHistory", api_pb2.AppHistoryRequest(app_id=APP)).app_id
+    return [c for c in api_call("ContainerList", api_pb2.ContainerListRequest(app_id=app_id)).containers if c.function_name == "api" and c.state == state]
+
+
+def test_scale_from_zero(sdk, deployed):
+    _, urls = deployed
+    assert http(urls["api"] + "/warm")[0] == 200
+    # api has scaledown_window=2: its container goes away, then a request starts a new one.
+    wait_until(lambda: not _api_containers("running"), 60, "the idle api container stopping")
+    before = {c.container_id for c in _api_containers("stopped")}
+    status, _, body = http(urls["api"] + "/cold")
+    assert status == 200 and json.loads(body)["path"] == "/cold"
+    started = [c for c in _api_containers("running") + _api_containers("stopped") if c.container_id not in before]
+    assert started, "the request was answered without a new container"
+
+
+def test_redeploy_under_load_drops_nothing_and_rollback_restores(sdk, deployed):
+    d, urls = deployed
+    results: list[str] = []
+    errors: list = []
+    stop = threading.Event()
+
+    def load():
+        while not stop.is_set():
+            try:
+                status, _, body = http(urls["api"] + "/load", timeout=120)
+                if status != 200:
+                    errors.append((status, body))
+                else:
+                    results.append(json.loads(body)["greeting"])
+            except Exception as exc:  # noqa: BLE001 - every failure is reported below
+                errors.append(exc)
+
+    t = threading.Thread(target=load)
+    t.start()
+    try:
+        wait_until(lambda: len(results) >= 5, 120, "the first requests")
+        out = sdk.squall("deploy", str(write_app(d, "howdy")))
+        assert out.returncode == 0, out.stdout + out.stderr
+        wait_until(lambda: results and results[-1] == "howdy", 120, "requests reaching the new version")
+        n = len(results)
+        wait_until(lambda: len(results) >= n + 5, 60, "more requests on the new version")
+    finally:
+        stop.set()
+        t.join(120)
+    assert not errors, errors[:3]
+    first_new = results.index("howdy")
+    assert results[0] == "hello" and all(r == "howdy" for r in results[first_new:]), "requests went back to the old version"
+
+    out = sdk.squall("app", "rollback", APP)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert json.loads(http(urls["api"] + "/after-rollback")[2])["greeting"] == "hello"
+
+
+def test_serve_reloads_on_change_and_stops_on_exit(sdk, tmp_path):
+    path = write_app(tmp_path, "hello")
+    proc = subprocess.Popen([sys.executable, "-m", "squall.cli.main", "serve", str(path)], env={**sdk.env, "COLUMNS": "200"},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: [lines.append(line) for line in proc.stdout], daemon=True)
+    reader.start()
+    try:
+        url = wait_until(lambda: next((m.group(1) for line in lines if (m := re.search(r"api => (\S+)", line))), None), 180, "the served URL", lines)
+        assert url.endswith(f"/{APP}/api-dev"), url
+        assert json.loads(http(url + "/x")[2])["greeting"] == "hello"
+        write_app(tmp_path, "reloaded")
+        def reloaded():
+            status, _, body = http(url + "/x")
+            return status == 200 and json.loads(body)["greeting"] == "reloaded"
+
+        wait_until(reloaded, 120, "the served app reloading", lines)
+        assert any("Reloaded app" in line for line in lines)
+        # A deployed app of the same name keeps its own URL and code.
+        assert json.loads(http(url.removesuffix("-dev") + "/x")[2])["greeting"] in ("hello", "howdy")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+        reader.join(10)
+        proc.stdout.close()
+    assert proc.returncode == 0, "".join(lines)
+    served = [a for a in api_call("AppList", api_pb2.AppListRequest()).apps if a.name == APP and a.ephemeral]
+    assert len(served) >= 2 and all(a.state == "stopped" for a in served), served
+    assert http(url + "/x")[0] == 404
+
+
+def test_squall_run_prints_the_dev_urls(sdk, deployed):
+    out = sdk.squall("run", str(write_app(deployed[0], "hello", "run_app.py")) + "::plain", "--x", "41")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.search(rf"api => http://127\.0\.0\.1:\d+/{APP}/api-dev", out.stdout), out.stdout
+    assert "42" in out.stdout
