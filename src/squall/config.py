@@ -75,4 +75,9 @@ def grpc_options() -> list[tuple[str, int]]:
         ("grpc.keepalive_time_ms", 20_000),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),
+        # Server side: accept the clients' keepalive pings on streams that stay quiet for long
+        # (an exec waiting on a slow command); by default a server answers the third with
+        # GOAWAY "too_many_pings", which kills every stream on that connection.
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.max_ping_strikes", 0),
     ]
