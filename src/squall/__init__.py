@@ -21,6 +21,7 @@ _EXPORTS = {
     "Secret": "squall.sdk.secret",
     "Volume": "squall.sdk.volume",
     "CloudBucketMount": "squall.sdk.cloud_bucket_mount",
+    "Sandbox": "squall.sdk.sandbox",
     "enter": "squall.sdk.partial",
     "exit": "squall.sdk.partial",
     "method": "squall.sdk.partial",

@@ -22,6 +22,7 @@ ENV_CONTAINER_ID = "SQUALL_CONTAINER_ID"
 ENV_CONTAINER_TOKEN = "SQUALL_CONTAINER_TOKEN"
 ENV_CONTAINER_SERVER = "SQUALL_CONTAINER_SERVER"
 ENV_IS_REMOTE = "SQUALL_IS_REMOTE"
+ENV_SANDBOX_TOKEN = "SQUALL_SANDBOX_TOKEN"  # the sandbox supervisor's one-time credential; never given to user processes
 
 # Paths inside containers.
 CONTAINER_AGENT_DIR = "/opt/squall/agent"  # grpcio, protobuf, cloudpickle for the agent's Python
@@ -40,6 +41,8 @@ ID_PREFIX = {
     "container": "ta-",
     "worker": "wk-",
     "image": "im-",
+    "sandbox": "sb-",
+    "exec": "ex-",
     "volume": "vo-",
 }
 
@@ -72,4 +75,9 @@ def grpc_options() -> list[tuple[str, int]]:
         ("grpc.keepalive_time_ms", 20_000),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),
+        # Server side: accept the clients' keepalive pings on streams that stay quiet for long
+        # (an exec waiting on a slow command); by default a server answers the third with
+        # GOAWAY "too_many_pings", which kills every stream on that connection.
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.max_ping_strikes", 0),
     ]

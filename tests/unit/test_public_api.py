@@ -6,7 +6,7 @@ import squall
 
 def test_exported_names_are_pinned():
     assert squall.__all__ == sorted([
-        "App", "Cls", "Dict", "Function", "FunctionCall", "Image", "Queue", "Retries", "Secret", "batched", "concurrent", "current_function_call_id",
+        "App", "Cls", "Dict", "Function", "FunctionCall", "Image", "Queue", "Retries", "Sandbox", "Secret", "batched", "concurrent", "current_function_call_id",
         "current_input_id", "enter", "exception", "exit", "is_local", "method", "parameter",
         "Cron", "Period", "asgi_app", "fastapi_endpoint", "wsgi_app", "web_endpoint", "web_server",
         "Volume", "CloudBucketMount",

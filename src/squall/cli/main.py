@@ -24,13 +24,14 @@ def _register() -> None:
     from squall.cli.image import image
     from squall.cli.queue import queue
     from squall.cli.run import run
+    from squall.cli.sandbox import sandbox, shell
     from squall.cli.schedule import schedule
     from squall.cli.secret import secret
     from squall.cli.volume import volume
     from squall.cli.serve import serve
     from squall.cli.web import add_proxy_token_commands
 
-    for command in (run, deploy, app, container, image, dict_, queue, secret, volume, server, worker, token):
+    for command in (run, deploy, app, container, image, dict_, queue, secret, volume, sandbox, shell, server, worker, token):
         cli.add_command(command)
     for command in (serve, schedule):
         cli.add_command(command)

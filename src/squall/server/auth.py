@@ -15,6 +15,7 @@ from collections.abc import Callable
 import grpc
 
 CONTAINER_SERVICE_PREFIX = "/squall.v1.ContainerService/"
+SANDBOX_AGENT_SERVICE_PREFIX = "/squall.v1.SandboxAgentService/"  # a sandbox supervisor's one-time token, checked by the handler
 STORAGE_SERVICE_PREFIX = "/squall.v1.StorageService/"
 WEBSOCKET_SERVICE_PREFIX = "/squall.v1.WebSocketService/"  # like the ContainerService: its handler checks the container token
 CONTAINER_TOKEN_HEADER = "x-squall-container-token"
@@ -63,7 +64,7 @@ class TokenInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(self, continuation, handler_call_details):
         method = handler_call_details.method
-        if method.startswith((CONTAINER_SERVICE_PREFIX, WEBSOCKET_SERVICE_PREFIX)):
+        if method.startswith((CONTAINER_SERVICE_PREFIX, WEBSOCKET_SERVICE_PREFIX, SANDBOX_AGENT_SERVICE_PREFIX)):
             return await continuation(handler_call_details)  # the handler checks the container token
         for key, value in handler_call_details.invocation_metadata or ():
             if key == "authorization" and hmac.compare_digest(value.encode() if isinstance(value, str) else value, self._expected):

@@ -156,6 +156,7 @@ class ControlPlane:
         self._kick = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.images: ImageBuilds | None = None  # set by the server, which owns the blob store
+        self.sandboxes = None  # a SandboxManager (server/sandboxes.py), set by the server; hooks below tell it about its containers
 
     # -- lifecycle -----------------------------------------------------------------------------
     def recover(self) -> None:
@@ -213,6 +214,8 @@ class ControlPlane:
     def stop_app(self, app_id: str) -> None:
         self.store.stop_app(app_id)
         self.running_apps.discard(app_id)
+        if self.sandboxes is not None:
+            self.sandboxes.stop_app(app_id)
         for fn in [f for f in self.functions.values() if f.app_id == app_id]:
             for c in list(fn.containers.values()):
                 self.stop_container(c, "app stopped")
@@ -565,16 +568,22 @@ class ControlPlane:
         if self.images is not None:
             self.images.worker_lost(w.worker_id)
         log.warning("worker %s disconnected; its %d containers are gone", w.worker_id, len(w.containers))
+        if self.sandboxes is not None:
+            self.sandboxes.worker_lost(w.worker_id)
         for cid in list(w.containers):
             self.container_exited(cid, -9, False, f"worker {w.worker_id} was lost", worker_lost=True)
 
     def container_started(self, container_id: str, timings: dict[str, float]) -> None:
+        if self.sandboxes is not None and self.sandboxes.container_started(container_id):
+            return
         c = self.containers.get(container_id)
         if c is not None:
             c.timings.update(timings)
             self.store.update_container(container_id, timings=dict(c.timings))
 
     def container_exited(self, container_id: str, exit_code: int, oom_killed: bool, reason: str, worker_lost: bool = False) -> None:
+        if self.sandboxes is not None and self.sandboxes.container_exited(container_id, exit_code, oom_killed, reason):
+            return
         c = self.containers.pop(container_id, None)
         if c is None:
             return
@@ -685,6 +694,8 @@ class ControlPlane:
             used_cpu = sum(self.containers[c].cpu for c in w.containers if c in self.containers)
             used_mem = sum(self.containers[c].memory_mb for c in w.containers if c in self.containers)
             caps.append(scheduler.WorkerCapacity(w.worker_id, w.cpu - used_cpu, w.memory_mb - used_mem, w.runtimes))
+        if self.sandboxes is not None:
+            self.sandboxes.adjust_capacity(caps)
         return caps
 
     def _start_container(self, fn: FunctionRec) -> bool:

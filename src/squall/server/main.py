@@ -11,8 +11,9 @@ import signal
 import grpc
 
 from squall import config
-from squall._proto.squall.v1 import api_pb2_grpc, container_pb2_grpc, storage_pb2_grpc, volume_pb2_grpc, worker_pb2_grpc
+from squall._proto.squall.v1 import api_pb2_grpc, container_pb2_grpc, sandbox_pb2_grpc, storage_pb2_grpc, volume_pb2_grpc, worker_pb2_grpc
 from squall.server.api.container import ContainerServicer
+from squall.server.api.sandbox import SandboxAgentServicer, SandboxServicer
 from squall.server.api.sdk import ApiServicer
 from squall.server.api.storage import StorageServicer
 from squall.server.api.web import WebPlane
@@ -21,6 +22,7 @@ from squall.server.api.worker import WorkerServicer
 from squall.server.auth import TokenInterceptor, load_or_create_token
 from squall.server.control import ControlPlane
 from squall.server.images import ImageBuilds
+from squall.server.sandboxes import SandboxManager
 from squall.server.state.store import Store
 from squall.storage.blobs import open_blob_store
 
@@ -41,8 +43,11 @@ class Server:
     async def start(self) -> int:
         self.store = Store(self.db_url)
         self.cp = ControlPlane(self.store)
+        self.cp.sandboxes = SandboxManager(self.cp)
+        self.cp.sandboxes.recover()
         self.cp.recover()
         self.cp.start()
+        self.cp.sandboxes.start()
         blobs = open_blob_store(self.blob_url, self.home / "blobs")
         self.cp.images = ImageBuilds(self.store, blobs, self.cp.workers)
         self.grpc = grpc.aio.server(options=config.grpc_options(), interceptors=[TokenInterceptor(self.token, lambda t: t in self.cp.tokens)])
@@ -51,6 +56,8 @@ class Server:
         container_pb2_grpc.add_ContainerServiceServicer_to_server(ContainerServicer(self.cp), self.grpc)
         storage_pb2_grpc.add_StorageServiceServicer_to_server(StorageServicer(self.store), self.grpc)
         volume_pb2_grpc.add_VolumeServiceServicer_to_server(VolumeServicer(self.store, blobs, self.cp, self.token), self.grpc)
+        sandbox_pb2_grpc.add_SandboxServiceServicer_to_server(SandboxServicer(self.cp.sandboxes), self.grpc)
+        sandbox_pb2_grpc.add_SandboxAgentServiceServicer_to_server(SandboxAgentServicer(self.cp.sandboxes), self.grpc)
         self.web = WebPlane(self.cp, self.host, self.http_port, self.web_domain)
         await self.web.start(self.grpc)
         self.port = self.grpc.add_insecure_port(f"{self.host}:{self.port}")

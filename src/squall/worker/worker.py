@@ -148,6 +148,10 @@ class Worker:
                 in_use = {layer_id for ids in self._layers_in_use.values() for layer_id in ids}
                 removed = self.builder.layers.gc(set(command.gc_layers.keep_layer_ids), in_use)
                 log.info("removed %d unused image layers", len(removed))
+            elif kind == "start_sandbox":
+                from squall.worker.sandbox import run_sandbox
+
+                self._spawn(run_sandbox(self, command.start_sandbox))
             elif kind == "stop":
                 c = self.containers.get(command.stop.container_id)
                 if c is not None:

@@ -1,5 +1,6 @@
 from squall._proto.squall.v1 import common_pb2 as _common_pb2
 from squall._proto.squall.v1 import api_pb2 as _api_pb2
+from squall._proto.squall.v1 import sandbox_pb2 as _sandbox_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -164,13 +165,15 @@ class StopContainer(_message.Message):
     def __init__(self, container_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class WorkerCommand(_message.Message):
-    __slots__ = ("start", "stop", "build", "gc_layers")
+    __slots__ = ("start", "stop", "build", "gc_layers", "start_sandbox")
     START_FIELD_NUMBER: _ClassVar[int]
     STOP_FIELD_NUMBER: _ClassVar[int]
     BUILD_FIELD_NUMBER: _ClassVar[int]
     GC_LAYERS_FIELD_NUMBER: _ClassVar[int]
+    START_SANDBOX_FIELD_NUMBER: _ClassVar[int]
     start: StartContainer
     stop: StopContainer
     build: BuildImage
     gc_layers: GcLayers
-    def __init__(self, start: _Optional[_Union[StartContainer, _Mapping]] = ..., stop: _Optional[_Union[StopContainer, _Mapping]] = ..., build: _Optional[_Union[BuildImage, _Mapping]] = ..., gc_layers: _Optional[_Union[GcLayers, _Mapping]] = ...) -> None: ...
+    start_sandbox: _sandbox_pb2.StartSandbox
+    def __init__(self, start: _Optional[_Union[StartContainer, _Mapping]] = ..., stop: _Optional[_Union[StopContainer, _Mapping]] = ..., build: _Optional[_Union[BuildImage, _Mapping]] = ..., gc_layers: _Optional[_Union[GcLayers, _Mapping]] = ..., start_sandbox: _Optional[_Union[_sandbox_pb2.StartSandbox, _Mapping]] = ...) -> None: ...

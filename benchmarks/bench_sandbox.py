@@ -1,0 +1,251 @@
+"""Sandboxes, each figure beside the raw runtime floor of the same command in the same run:
+`python benchmarks/bench_sandbox.py` (root; runc and runsc installed).
+
+- create to first exec output (`echo hi`), p50/p90, from the warm pool and cold, beside
+  `runsc run` of `echo hi` on the same rootfs;
+- exec round trip (`true`), p50, gVisor and runc, beside `runsc exec` / `runc exec` of `true`
+  in a running container;
+- 100 sandboxes created at once: seconds until every one has answered an exec;
+- idle sandboxes per GiB: the memory cgroups of N idle sandboxes, summed.
+
+Writes benchmarks/results/sandbox.json and docs/benchmarks-sandbox.md. The machine is shared
+and noisy: compare within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import pathlib
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import CACHE, Cluster  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+def cluster(runtime: str, pool: int = 0) -> Cluster:
+    c = Cluster(pathlib.Path(tempfile.mkdtemp(prefix=f"squall-sbbench-{runtime}-")), runtime)
+    c.env["SQUALL_SANDBOX_POOL"] = str(pool)
+    c.start_server()
+    c.start_worker()
+    for key in ("SQUALL_HOME", "SQUALL_CACHE_HOME", "SQUALL_SERVER_URL", "SQUALL_TOKEN"):
+        os.environ[key] = c.env[key]
+    from squall.client import client
+
+    client.reset_client()
+    return c
+
+
+def stop(c: Cluster) -> None:
+    c.stop()
+    shutil.rmtree(c.home, ignore_errors=True)
+
+
+def first_output(**kwargs) -> tuple[float, bool]:
+    import squall
+
+    t0 = time.perf_counter()
+    sb = squall.Sandbox.create(**kwargs)
+    out = sb.exec("echo", "hi").stdout.read()
+    dt = time.perf_counter() - t0
+    assert out == "hi\n", out
+    warm = squall.Sandbox.from_id(sb.object_id)._info.from_warm_pool
+    sb.terminate()
+    return dt, warm
+
+
+def create_figures(n: int) -> dict:
+    out = {}
+    c = cluster("gvisor")
+    try:
+        first_output()  # the first sandbox also warms the page cache for the rootfs
+        cold = [first_output()[0] for _ in range(n)]
+        out["cold_p50_ms"], out["cold_p90_ms"] = ms(statistics.median(cold)), ms(pct(cold, 0.9))
+    finally:
+        stop(c)
+    c = cluster("gvisor", pool=4)
+    try:
+        warm: list[float] = []
+        deadline = time.monotonic() + 300
+        while len(warm) < n and time.monotonic() < deadline:
+            dt, from_pool = first_output()
+            if from_pool:
+                warm.append(dt)
+            time.sleep(1.0)  # let the pool refill: the figure is a create that finds one waiting
+        out["warm_p50_ms"], out["warm_p90_ms"] = ms(statistics.median(warm)), ms(pct(warm, 0.9))
+    finally:
+        stop(c)
+    return out
+
+
+def exec_figures(runtime: str, n: int) -> dict:
+    import squall
+
+    c = cluster(runtime)
+    try:
+        sb = squall.Sandbox.create(runtime=runtime)
+        sb.exec("true").wait()
+        lat = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            assert sb.exec("true").wait() == 0
+            lat.append(time.perf_counter() - t0)
+        sb.terminate()
+        return {f"exec_{runtime}_p50_ms": ms(statistics.median(lat)), f"exec_{runtime}_p90_ms": ms(pct(lat, 0.9))}
+    finally:
+        stop(c)
+
+
+def concurrent_figures(count: int) -> dict:
+    import squall
+
+    c = cluster("gvisor")
+    try:
+        def one(_):
+            sb = squall.Sandbox.create(cpu=0.01, timeout=600, block_network=os.environ.get("BENCH_BLOCK") == "1")  # 100 x the default 0.125 cpu would not fit this machine's 2 cores
+            p = sb.exec("echo", "ready")
+            out = p.stdout.read()
+            return sb, out == "ready\n", p.exit_reason
+
+        t0 = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(count) as pool:
+            results = list(pool.map(one, range(count)))
+        dt = time.perf_counter() - t0
+        failed = [reason for _, ok, reason in results if not ok]
+        for sb, _, _ in results:
+            sb.terminate()
+        if failed:
+            print(f"{len(failed)} of {count} sandboxes failed: {sorted(set(failed))[:5]}", file=sys.stderr)
+        return {"concurrent_creates": count, "concurrent_all_ready_s": round(dt, 2), "concurrent_failed": len(failed)}
+    finally:
+        stop(c)
+
+
+def density_figures(count: int) -> dict:
+    import squall
+
+    c = cluster("gvisor")
+    try:
+        boxes = [squall.Sandbox.create(cpu=0.01, timeout=600) for _ in range(count)]
+        for sb in boxes:
+            sb.exec("true").wait()  # every one is up and idle
+        time.sleep(2.0)
+        used = 0
+        for sb in boxes:
+            path = pathlib.Path("/sys/fs/cgroup/memory/squall") / sb.object_id / "memory.usage_in_bytes"
+            used += int(path.read_text())
+        for sb in boxes:
+            sb.terminate()
+        per_mib = used / count / (1 << 20)
+        return {"idle_sandboxes_measured": count, "idle_sandbox_mib": round(per_mib, 1), "idle_sandboxes_per_gib": round(1024 / per_mib, 1)}
+    finally:
+        stop(c)
+
+
+# -- the runtime floor -------------------------------------------------------------------------
+def floor_figures(n: int) -> dict:
+    """Raw `runsc run` of `echo hi`, and `runsc exec` / `runc exec` of `true` in a running
+    container, on the same debian_slim rootfs: what the runtimes cost with nothing of squall's."""
+    from squall.images.base import ensure_debian_slim
+
+    rootfs = ensure_debian_slim(CACHE, log=lambda _l: None)
+    out = {}
+    with tempfile.TemporaryDirectory() as bundle:
+        subprocess.run(["runc", "spec", "--bundle", bundle], check=True)
+        spec = json.loads(pathlib.Path(bundle, "config.json").read_text())
+        spec["root"] = {"path": str(rootfs), "readonly": True}
+        spec["process"]["terminal"] = False
+        spec["process"]["args"] = ["echo", "hi"]
+        pathlib.Path(bundle, "config.json").write_text(json.dumps(spec))
+        runsc = ["runsc", "--root", f"{bundle}/.runsc", "--network=none"]
+        runc = ["runc", "--root", f"{bundle}/.runc"]
+        times = []
+        for i in range(n):
+            t = time.perf_counter()
+            subprocess.run([*runsc, "run", "--bundle", bundle, f"fl-{os.getpid()}-{i}"], check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+            times.append(time.perf_counter() - t)
+        out["runsc_run_echo_p50_ms"], out["runsc_run_echo_p90_ms"] = ms(statistics.median(times)), ms(pct(times, 0.9))
+        spec["process"]["args"] = ["sleep", "600"]
+        pathlib.Path(bundle, "config.json").write_text(json.dumps(spec))
+        for name, cmd in (("runsc", runsc), ("runc", runc)):
+            cid = f"fl-exec-{name}-{os.getpid()}"
+            subprocess.run([*cmd, "run", "--detach", "--bundle", bundle, cid], check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            try:
+                times = []
+                for _ in range(n):
+                    t = time.perf_counter()
+                    subprocess.run([*cmd, "exec", cid, "true"], check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+                    times.append(time.perf_counter() - t)
+                out[f"{name}_exec_true_p50_ms"] = ms(statistics.median(times))
+            finally:
+                subprocess.run([*cmd, "kill", cid, "KILL"], capture_output=True)
+                for _ in range(50):
+                    if subprocess.run([*cmd, "delete", "--force", cid], capture_output=True).returncode == 0:
+                        break
+                    time.sleep(0.1)
+    return out
+
+
+def markdown(r: dict) -> str:
+    f, s = r["floor"], r["squall"]
+    rows = [
+        ("create → first exec output, cold, p50 / p90", f"{s['cold_p50_ms']} / {s['cold_p90_ms']} ms",
+         f"`runsc run echo hi`: {f['runsc_run_echo_p50_ms']} / {f['runsc_run_echo_p90_ms']} ms", "≤ 300 ms"),
+        ("create → first exec output, warm pool, p50 / p90", f"{s['warm_p50_ms']} / {s['warm_p90_ms']} ms", "", "≤ 50 ms"),
+        ("exec round trip (`true`), gVisor, p50", f"{s['exec_gvisor_p50_ms']} ms", f"`runsc exec true`: {f['runsc_exec_true_p50_ms']} ms", "≤ 10 ms"),
+        ("exec round trip (`true`), runc, p50", f"{s['exec_runc_p50_ms']} ms", f"`runc exec true`: {f['runc_exec_true_p50_ms']} ms", "≤ 10 ms"),
+        (f"{s['concurrent_creates']} sandboxes created at once, all answered", f"{s['concurrent_all_ready_s']} s ({s['concurrent_failed']} failed)", "",
+         "≤ 10 s"),
+        ("idle sandboxes per GiB (memory cgroups)", f"{s['idle_sandboxes_per_gib']} ({s['idle_sandbox_mib']} MiB each)", "", ""),
+    ]
+    lines = [f"# Sandbox benchmarks ({r['when']}, {r['machine']})", "", "| figure | squall | raw runtime, same run | target |", "| --- | --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument("--concurrent", type=int, default=100)
+    parser.add_argument("--idle", type=int, default=20)
+    parser.add_argument("--only-concurrent", action="store_true")
+    args = parser.parse_args()
+    results = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{platform.node()} ({os.cpu_count()} cpu)", "squall": {}}
+    if args.only_concurrent:
+        print(concurrent_figures(args.concurrent))
+        return
+    results["floor"] = floor_figures(args.samples)
+    results["squall"].update(create_figures(args.samples))
+    for rt in ("gvisor", "runc"):
+        results["squall"].update(exec_figures(rt, args.samples * 5))
+    results["squall"].update(concurrent_figures(args.concurrent))
+    results["squall"].update(density_figures(args.idle))
+    out_dir = ROOT / "benchmarks" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "sandbox.json").write_text(json.dumps(results, indent=2))
+    (ROOT / "docs" / "benchmarks-sandbox.md").write_text(markdown(results))
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

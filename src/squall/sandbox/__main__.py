@@ -1,0 +1,3 @@
+from squall.sandbox.supervisor import main
+
+main()

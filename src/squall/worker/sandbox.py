@@ -1,0 +1,151 @@
+"""Sandboxes on a worker: the container spec of a sandbox and the life of one.
+
+A sandbox is a container whose main process is the supervisor (`python3 -m squall.sandbox`,
+see squall/sandbox/) rather than the function agent. It gets the same read-only mounts as a
+function container (the squall package, the agent's dependencies, the socket to the control
+plane) but no code mount, and only its one-time token: the user's environment and Secrets reach
+the supervisor over its stream, never through the container's environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import pathlib
+from typing import TYPE_CHECKING
+
+import squall
+from squall import config
+from squall._proto.squall.v1 import sandbox_pb2 as sb_pb
+from squall._proto.squall.v1 import worker_pb2
+from squall.runtime.base import ContainerSpec, Mount, Runtime
+from squall.runtime.network import NetworkPolicy
+
+if TYPE_CHECKING:
+    from squall.worker.worker import Worker
+
+log = logging.getLogger("squall.worker")
+
+# Host threads gVisor's own kernel needs besides the sandbox's processes (its pids cgroup
+# counts threads); processes inside are capped by the supervisor's watchdog instead.
+GVISOR_THREAD_HEADROOM = 1024
+# The supervisor's own threads (gRPC, asyncio's child watchers) under runc's pids cgroup.
+SUPERVISOR_PIDS = 64
+
+
+def runtime_memory_limit_mb(limit_mb: int) -> int:
+    """The cgroup's limit sits above the sandbox's: the supervisor kills a process that takes the
+    sandbox past its own limit and says why, before the runtime's OOM kill (which would end the
+    whole sandbox under gVisor) or gVisor's refusal to map more memory."""
+    return limit_mb + max(64, limit_mb // 4)
+
+
+def sandbox_spec(worker: Worker, start: sb_pb.StartSandbox, runtime: Runtime) -> ContainerSpec:
+    if not runtime.capabilities.isolation:
+        raise RuntimeError(f"sandboxes run untrusted code and need an isolating runtime (gvisor or runc), not {runtime.name!r}")
+    squall_pkg = pathlib.Path(squall.__file__).parent
+    env = {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME": "/root",
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": os.pathsep.join([config.CONTAINER_LIB_DIR, config.CONTAINER_AGENT_DIR]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        config.ENV_CONTAINER_SERVER: f"unix://{config.CONTAINER_SOCKET}",
+        config.ENV_SANDBOX_TOKEN: start.token,
+    }
+    mounts = [
+        Mount(squall_pkg, f"{config.CONTAINER_LIB_DIR}/squall"),
+        Mount(worker.agent_layer, config.CONTAINER_AGENT_DIR),
+        Mount(worker.proxy.socket_path, config.CONTAINER_SOCKET, read_only=False),
+    ]
+    pids = start.pids_limit + SUPERVISOR_PIDS
+    if runtime.name == "gvisor":
+        pids = max(pids, GVISOR_THREAD_HEADROOM)
+    return ContainerSpec(
+        container_id=start.sandbox_id, rootfs=worker.rootfs, argv=["python3", "-s", "-m", "squall.sandbox"], env=env, mounts=mounts,
+        workdir="/", cpu_limit=start.cpu_limit, memory_limit_mb=runtime_memory_limit_mb(start.memory_limit_mb), pids_limit=pids,
+        network=_network(start),
+    )
+
+
+def _network(start: sb_pb.StartSandbox) -> bool | NetworkPolicy:
+    """block_network: loopback only. Otherwise egress through NAT, to the allowlist when given."""
+    if start.block_network:
+        return False
+    return NetworkPolicy(egress=True, cidr_allowlist=list(start.outbound_cidr_allowlist) or None)
+
+
+class Disk:
+    """A sandbox's writable layer: an ext4 filesystem in a sparse file of `size_mb`, loop-mounted,
+    so writes past the limit fail with ENOSPC inside the sandbox and never fill the worker's disk.
+    (About 25 ms to make and mount; a tmpfs would count the files against the memory limit.)"""
+
+    def __init__(self, root: pathlib.Path, sandbox_id: str):
+        self.image = root / f"{sandbox_id}.img"
+        self.mount_point = root / sandbox_id
+        self.upper = self.mount_point / "upper"
+
+    async def create(self, size_mb: int) -> None:
+        self.mount_point.mkdir(parents=True)
+        with open(self.image, "wb") as f:  # noqa: ASYNC230 - a sparse file: no data written
+            f.truncate(size_mb << 20)
+        await _run("mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", "-E", "lazy_itable_init=1,lazy_journal_init=1", str(self.image))
+        await _run("mount", "-o", "loop,nosuid,nodev", str(self.image), str(self.mount_point))
+        self.upper.mkdir()
+
+    async def remove(self) -> None:
+        if os.path.ismount(self.mount_point):
+            proc = await asyncio.create_subprocess_exec("umount", str(self.mount_point), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            if await proc.wait() != 0:
+                await _run("umount", "-l", str(self.mount_point))
+        self.image.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.mount_point.rmdir()
+
+
+async def _run(*argv: str) -> None:
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:2])} failed: {out.decode(errors='replace').strip()}")
+
+
+async def run_sandbox(worker: Worker, start: sb_pb.StartSandbox) -> None:
+    sid = start.sandbox_id
+    disk = Disk(worker.home / "run" / "sandbox-disks", sid) if start.disk_limit_mb else None
+    try:
+        runtime = worker.runtimes.get(start.runtime)
+        if runtime is None:
+            raise RuntimeError(f"runtime {start.runtime!r} is not enabled on worker {worker.worker_id} (enabled: {', '.join(worker.runtimes)})")
+        spec = sandbox_spec(worker, start, runtime)
+        if disk is not None:
+            await disk.create(start.disk_limit_mb)
+            spec.upper_dir = disk.upper
+        container = await runtime.start(spec)
+    except Exception as exc:
+        log.exception("sandbox %s failed to start", sid)
+        if disk is not None:
+            await disk.remove()
+        worker.outbox.put_nowait(worker_pb2.WorkerEvent(exited=worker_pb2.ContainerExited(container_id=sid, exit_code=-1, reason=f"sandbox failed to start: {exc}")))
+        return
+    worker.containers[sid] = container
+    timings = {"scheduled": start.scheduled_at, **container.timings}
+    worker.outbox.put_nowait(worker_pb2.WorkerEvent(started=worker_pb2.ContainerStarted(container_id=sid, timings=timings)))
+    # The supervisor's own output (its errors); the user's output travels over its stream.
+    pumps = [asyncio.create_task(_drain(sid, container.stdout)), asyncio.create_task(_drain(sid, container.stderr))]
+    status = await container.wait()
+    await asyncio.gather(*pumps, return_exceptions=True)
+    worker.containers.pop(sid, None)
+    if disk is not None:
+        try:
+            await disk.remove()
+        except Exception:
+            log.exception("sandbox %s: removing its disk failed", sid)
+    worker.outbox.put_nowait(worker_pb2.WorkerEvent(exited=worker_pb2.ContainerExited(container_id=sid, exit_code=status.exit_code, oom_killed=status.oom_killed)))
+
+
+async def _drain(sid: str, reader: asyncio.StreamReader) -> None:
+    while line := await reader.readline():
+        log.info("sandbox %s supervisor: %s", sid, line.decode(errors="replace").rstrip())
