@@ -391,3 +391,15 @@ def test_process_runtime_kill(tmp_path):
         return status
 
     assert run(scenario()) == ExitStatus(exit_code=-9)
+
+
+def test_a_kept_upper_dir_receives_the_containers_writes(runtime, debian_rootfs, tmp_path):
+    """How image layers are built: what the container writes lands in the upper dir on the host
+    (runsc would otherwise keep root filesystem writes in an overlay of its own)."""
+    upper = tmp_path / "layer" / "fs"
+    upper.mkdir(parents=True)
+    spec = python_spec(runtime, debian_rootfs, "open('/written.txt', 'w').write('kept')", upper_dir=upper)
+    status, _out, err = run(run_to_end(runtime, spec))
+    assert status.exit_code == 0, err
+    assert (upper / "written.txt").read_text() == "kept"
+    assert not (debian_rootfs / "written.txt").exists()

@@ -68,6 +68,17 @@ def test_exec_output_exit_code_and_terminate(any_runtime):
     assert "terminated" in sb.exit_reason
 
 
+def test_a_sandbox_runs_in_a_built_image(any_runtime):
+    image = squall.Image.debian_slim().pip_install("six").run_commands("echo from-the-image > /marker.txt").env({"IMAGE_ENV": "yes"}).workdir("/srv")
+    sb = squall.Sandbox.create(image=image, runtime=any_runtime, timeout=120)
+    try:
+        p = sb.exec("sh", "-c", "cat /marker.txt; echo $IMAGE_ENV; python3 -c 'import six; print(six.__name__)'")
+        assert p.wait() == 0, p.stderr.read()
+        assert p.stdout.read().split() == ["from-the-image", "yes", "six"]
+    finally:
+        sb.terminate()
+
+
 def test_main_command_output_and_returncode(any_runtime):
     sb = squall.Sandbox.create("sh", "-c", "echo out; echo err >&2; exit 3", runtime=any_runtime)
     sb.wait()

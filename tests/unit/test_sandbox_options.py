@@ -53,10 +53,13 @@ def test_a_good_request():
     assert dict(req.tags) == {"team": "x"} and dict(req.env) == {"A": "b"}
 
 
-def test_only_the_default_image_runs_sandboxes_for_now():
+def test_images_with_attached_local_files_are_refused(tmp_path):
     check(image=squall.Image.debian_slim())
-    with pytest.raises(InvalidError, match="Image.debian_slim"):
-        check(image=squall.Image.debian_slim().pip_install("numpy"))
+    check(image=squall.Image.debian_slim().pip_install("numpy"))
+    with pytest.raises(InvalidError, match="copy=False are not attached to sandboxes"):
+        check(image=squall.Image.debian_slim().add_local_dir(tmp_path, "/data"))
+    with pytest.raises(InvalidError, match="give a squall.Image"):
+        check(image="debian")
 
 
 def test_snapshot_filesystem_is_not_supported_yet():

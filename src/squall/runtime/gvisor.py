@@ -65,6 +65,10 @@ class GvisorRuntime(OciRuntime):
 
     def _global_args(self, spec: ContainerSpec | None) -> list[str]:
         args = ["--root", str(self.root), "--host-uds=open"]
+        if spec is not None and spec.upper_dir is not None:
+            # runsc keeps root filesystem writes in an overlay of its own by default; a kept
+            # upper dir (an image layer being built) must see them on the host.
+            args.append("--overlay2=none")
         if spec is not None:
             if not NetworkPolicy.of(spec.network).egress:
                 args.append("--network=none")  # gVisor's netstack with loopback only

@@ -91,9 +91,9 @@ def _check_create(cmd, name, image, env, secrets, volumes, timeout, idle_timeout
         raise InvalidError(f"Sandbox.create(name={name!r}): use 1 to 64 letters, digits and _.- (starting with a letter or digit)")
     if image is not None and not isinstance(image, Image):
         raise InvalidError(f"Sandbox.create(image={image!r}): give a squall.Image, e.g. Image.debian_slim()")
-    if image is not None and (image._base.get("kind") != "debian_slim" or image._steps or image._mounts):
-        raise InvalidError(f"Sandbox.create(image={image!r}): sandboxes run the default image, Image.debian_slim(), in this build; "
-                           "other images and build steps are not supported for sandboxes yet")
+    if image is not None and image._mounts:
+        raise InvalidError(f"Sandbox.create(image={image!r}): add_local_* files with copy=False are not attached to sandboxes; pass copy=True "
+                           "to build them into the image, or write them with sb.filesystem")
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not config.MIN_TIMEOUT_S <= timeout <= config.MAX_TIMEOUT_S:
         raise InvalidError(f"Sandbox.create(timeout={timeout!r}): give between {config.MIN_TIMEOUT_S} and {config.MAX_TIMEOUT_S} seconds")
     if idle_timeout is not None and (isinstance(idle_timeout, bool) or not isinstance(idle_timeout, (int, float)) or idle_timeout <= 0):
@@ -548,6 +548,11 @@ class Sandbox:
                 request.app_name = app.name
             else:
                 raise InvalidError("Sandbox.create(app=...): the App has no name and is not running; name it (App('name')) or run it")
+        if image is not None and (image._base.get("kind") != "debian_slim" or image._steps):
+            from squall.client.client import get_client
+            from squall.sdk.function import progress
+
+            request.image_id = (await image._build(await get_client(), on_log=lambda line: progress.image_log("sandbox image", line)))[0]
         ephemeral = [s for s in secrets if s._ephemeral]
         try:
             for s in secrets:

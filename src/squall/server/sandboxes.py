@@ -189,6 +189,7 @@ class SandboxManager:
             sandbox_id=rec.sandbox_id, token=rec.token, runtime=runtime, cpu_limit=max(DEFAULT_CPU_LIMIT, req.cpu), memory_limit_mb=memory_limit,
             pids_limit=PIDS_LIMIT, block_network=req.block_network, outbound_cidr_allowlist=list(req.outbound_cidr_allowlist),
             scheduled_at=time.time(), image_id=req.image_id, disk_limit_mb=disk_limit_mb(),
+            image=self.cp.images.plan_for_container(req.image_id) if req.image_id and self.cp.images is not None else None,
         )))
         self._spawn(self._lifetime(rec))
         return rec

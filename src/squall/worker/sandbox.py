@@ -120,6 +120,8 @@ async def run_sandbox(worker: Worker, start: sb_pb.StartSandbox) -> None:
         if runtime is None:
             raise RuntimeError(f"runtime {start.runtime!r} is not enabled on worker {worker.worker_id} (enabled: {', '.join(worker.runtimes)})")
         spec = sandbox_spec(worker, start, runtime)
+        if start.image.layers:
+            await worker.apply_image(start.image, spec, lambda line: log.info("sandbox %s: %s", sid, line))
         if disk is not None:
             await disk.create(start.disk_limit_mb)
             spec.upper_dir = disk.upper
@@ -138,6 +140,7 @@ async def run_sandbox(worker: Worker, start: sb_pb.StartSandbox) -> None:
     status = await container.wait()
     await asyncio.gather(*pumps, return_exceptions=True)
     worker.containers.pop(sid, None)
+    worker._layers_in_use.pop(sid, None)
     if disk is not None:
         try:
             await disk.remove()

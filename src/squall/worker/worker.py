@@ -83,8 +83,15 @@ class Worker:
         from squall.images.agent_layer import ensure_agent_layer
         from squall.images.builder import ImageBuilder, host_build_settings
 
-        # Build steps run under runc when it is enabled (fastest start), else another isolating runtime.
-        build_rt = self.runtimes.get("runc") or next((rt for rt in self.runtimes.values() if rt.capabilities.isolation), None)
+        # Build steps run under runc (fastest start) when this machine has it, even if containers
+        # use only gVisor; else under another isolating runtime.
+        build_rt = self.runtimes.get("runc")
+        if build_rt is None and os.geteuid() == 0:
+            with contextlib.suppress(Exception):
+                candidate = get_runtime("runc", self.home / "run")
+                candidate.check_available()
+                build_rt = candidate
+        build_rt = build_rt or next((rt for rt in self.runtimes.values() if rt.capabilities.isolation), None)
         mounts, env = host_build_settings() if build_rt is not None else ([], {})
         cache = config.cache_home()
         return ImageBuilder(cache, build_rt, _WorkerBlobs(self), pathlib.Path(squall.__file__).parent,
@@ -92,7 +99,7 @@ class Worker:
 
     async def run(self) -> None:
         host, port = _split_url(self.server_url)
-        for rt in self.runtimes.values():
+        for rt in {*self.runtimes.values(), *([self.builder.runtime] if getattr(self, "builder", None) and self.builder.runtime else [])}:
             await rt.cleanup_orphans()
         self.proxy = SocketProxy(self.home / "run" / f"{self.worker_id}.sock", host, port)
         await self.proxy.start()
@@ -111,7 +118,7 @@ class Worker:
                     await asyncio.sleep(1.0)
         finally:
             await self._kill_all("the worker stopped")
-            for rt in self.runtimes.values():
+            for rt in {*self.runtimes.values(), *([self.builder.runtime] if self.builder.runtime else [])}:
                 with contextlib.suppress(Exception):
                     await rt.close()
             await self.volumes.close()
@@ -267,11 +274,18 @@ class Worker:
     async def _add_image(self, start: worker_pb2.StartContainer, spec: ContainerSpec) -> None:
         """Root the container in its image's layers and apply the image's settings; attach the
         image's local files (add_local_* with copy=False)."""
-        plan = start.image
-        if not plan.layers:  # a definition from before images were planned: the default image
+        if not start.image.layers:  # a definition from before images were planned: the default image
             return
         name = start.definition.function_name
-        spec.rootfs = await self.builder.rootfs(list(plan.layers), lambda line: self._log(spec.container_id, name, "system", line))
+        await self.apply_image(start.image, spec, lambda line: self._log(spec.container_id, name, "system", line))
+        for fm in start.definition.file_mounts:
+            files = await self._unpacked_blob(fm.digest)
+            spec.mounts.append(Mount(next(files.iterdir()) if fm.is_file else files, fm.path))
+
+    async def apply_image(self, plan: common_pb2.ImagePlan, spec: ContainerSpec, log_line) -> None:
+        """Root a container (function or sandbox) in the image's layers, with the image's env,
+        workdir and the agent layer for its Python version."""
+        spec.rootfs = await self.builder.rootfs(list(plan.layers), log_line)
         self._layers_in_use[spec.container_id] = [layer.layer_id for layer in plan.layers]
         image_config = json.loads(plan.config_json or "{}")
         base_config = self.builder.base_config(plan.layers[0])
@@ -287,9 +301,6 @@ class Worker:
             spec.mounts = [Mount(agent, m.target) if m.target == config.CONTAINER_AGENT_DIR else m for m in spec.mounts]
         if image_config.get("workdir") or base_config.get("working_dir"):
             spec.workdir = image_config.get("workdir") or base_config["working_dir"]
-        for fm in start.definition.file_mounts:
-            files = await self._unpacked_blob(fm.digest)
-            spec.mounts.append(Mount(next(files.iterdir()) if fm.is_file else files, fm.path))
 
     async def _build_image(self, build: worker_pb2.BuildImage) -> None:
         lines: list[str] = []

@@ -1,3 +1,4 @@
+from squall._proto.squall.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -505,7 +506,7 @@ class AgentEvent(_message.Message):
     def __init__(self, hello: _Optional[str] = ..., output: _Optional[_Union[AgentOutput, _Mapping]] = ..., exited: _Optional[_Union[AgentExited, _Mapping]] = ..., file: _Optional[_Union[AgentFileReply, _Mapping]] = ..., stdin_ack: _Optional[_Union[AgentStdinAck, _Mapping]] = ..., started: _Optional[str] = ...) -> None: ...
 
 class StartSandbox(_message.Message):
-    __slots__ = ("sandbox_id", "token", "runtime", "cpu_limit", "memory_limit_mb", "pids_limit", "block_network", "outbound_cidr_allowlist", "scheduled_at", "image_id", "disk_limit_mb")
+    __slots__ = ("sandbox_id", "token", "runtime", "cpu_limit", "memory_limit_mb", "pids_limit", "block_network", "outbound_cidr_allowlist", "scheduled_at", "image_id", "disk_limit_mb", "image")
     SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
@@ -517,6 +518,7 @@ class StartSandbox(_message.Message):
     SCHEDULED_AT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
     DISK_LIMIT_MB_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
     sandbox_id: str
     token: str
     runtime: str
@@ -528,4 +530,5 @@ class StartSandbox(_message.Message):
     scheduled_at: float
     image_id: str
     disk_limit_mb: int
-    def __init__(self, sandbox_id: _Optional[str] = ..., token: _Optional[str] = ..., runtime: _Optional[str] = ..., cpu_limit: _Optional[float] = ..., memory_limit_mb: _Optional[int] = ..., pids_limit: _Optional[int] = ..., block_network: _Optional[bool] = ..., outbound_cidr_allowlist: _Optional[_Iterable[str]] = ..., scheduled_at: _Optional[float] = ..., image_id: _Optional[str] = ..., disk_limit_mb: _Optional[int] = ...) -> None: ...
+    image: _common_pb2.ImagePlan
+    def __init__(self, sandbox_id: _Optional[str] = ..., token: _Optional[str] = ..., runtime: _Optional[str] = ..., cpu_limit: _Optional[float] = ..., memory_limit_mb: _Optional[int] = ..., pids_limit: _Optional[int] = ..., block_network: _Optional[bool] = ..., outbound_cidr_allowlist: _Optional[_Iterable[str]] = ..., scheduled_at: _Optional[float] = ..., image_id: _Optional[str] = ..., disk_limit_mb: _Optional[int] = ..., image: _Optional[_Union[_common_pb2.ImagePlan, _Mapping]] = ...) -> None: ...
