@@ -79,6 +79,35 @@ def test_a_sandbox_runs_in_a_built_image(any_runtime):
         sb.terminate()
 
 
+def test_snapshot_filesystem_makes_an_image_for_sandboxes_and_functions(any_runtime, tmp_path):
+    sb = squall.Sandbox.create(runtime=any_runtime, timeout=120)
+    try:
+        assert sb.exec("sh", "-c", "mkdir -p /work && echo agent-wrote-this > /work/state.txt && rm /etc/debian_version").wait() == 0
+        image = sb.snapshot_filesystem()
+    finally:
+        sb.terminate()
+    assert image.object_id.startswith("im-")
+    again = squall.Sandbox.create(image=image, runtime=any_runtime, timeout=120)
+    try:
+        p = again.exec("sh", "-c", "cat /work/state.txt; test -e /etc/debian_version && echo still-there || echo removed")
+        assert p.wait() == 0, p.stderr.read()
+        assert p.stdout.read().split() == ["agent-wrote-this", "removed"]  # a file deleted in the sandbox stays deleted
+    finally:
+        again.terminate()
+    app_file = tmp_path / "snap_app.py"
+    app_file.write_text(
+        "import squall\n"
+        f"app = squall.App('snap', image=squall.Image.from_id({image.image_id!r}))\n"
+        "@app.function()\n"
+        "def read():\n"
+        "    return open('/work/state.txt').read().strip()\n"
+    )
+    env = {**os.environ}
+    result = subprocess.run([sys.executable, "-m", "squall.cli.main", "run", f"{app_file}::read"], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "agent-wrote-this" in result.stdout
+
+
 def test_main_command_output_and_returncode(any_runtime):
     sb = squall.Sandbox.create("sh", "-c", "echo out; echo err >&2; exit 3", runtime=any_runtime)
     sb.wait()

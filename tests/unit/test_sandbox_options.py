@@ -60,8 +60,3 @@ def test_images_with_attached_local_files_are_refused(tmp_path):
         check(image=squall.Image.debian_slim().add_local_dir(tmp_path, "/data"))
     with pytest.raises(InvalidError, match="give a squall.Image"):
         check(image="debian")
-
-
-def test_snapshot_filesystem_is_not_supported_yet():
-    with pytest.raises(InvalidError, match="snapshot_filesystem.*not supported yet"):
-        squall.Sandbox("sb-x").snapshot_filesystem()

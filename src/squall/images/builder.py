@@ -69,8 +69,12 @@ class LayerCache:
         return ""
 
     def size(self, layer_id: str) -> int:
+        return self.size_of(self.fs(layer_id))
+
+    @staticmethod
+    def size_of(path: Path) -> int:
         total = 0
-        for dirpath, _dirs, files in os.walk(self.fs(layer_id)):
+        for dirpath, _dirs, files in os.walk(path):
             for name in files:
                 with contextlib.suppress(OSError):
                     total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
@@ -214,7 +218,7 @@ class ImageBuilder:
                 await self._run_step(spec, step, lower, upper, tmp, python, n, log)
             shutil.rmtree(tmp / "fs.work", ignore_errors=True)
             shutil.rmtree(tmp / "files", ignore_errors=True)
-            digest = await self._upload(upper)
+            digest = await self.pack_layer(upper)
             (tmp / "digest").write_text(digest)
 
         await build_once_async(self.layers.dir(spec.layer_id), build, log, force=spec.force)
@@ -307,7 +311,8 @@ class ImageBuilder:
                 f.write(chunk)
 
     # -- layers in the blob store --------------------------------------------------------------
-    async def _upload(self, fs: Path) -> str:
+    async def pack_layer(self, fs: Path) -> str:
+        """Pack a directory (an overlay upper dir) into the blob store; returns the blob digest."""
         proc = await asyncio.create_subprocess_shell(
             f"tar -C {_q(fs)} {' '.join(TAR_XATTRS)} -cf - . | zstd -q -T0 -3 -c",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

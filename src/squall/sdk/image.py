@@ -343,6 +343,8 @@ class Image:
     @property
     def image_id(self) -> str | None:
         """The id from the latest build (None before the image was built)."""
+        if self._base["kind"] == "id":
+            return self._base["image_id"]
         return list(self._built.values())[-1][0] if self._built else None
 
     async def _recipe(self, client) -> str:

@@ -665,8 +665,15 @@ class Sandbox:
         return list((await _call("SandboxHistory", sb_pb.SandboxRef(sandbox_id=self.object_id))).execs)
 
     # -- not yet -------------------------------------------------------------------------------
-    def snapshot_filesystem(self, *args, **kwargs):
-        raise InvalidError("Sandbox.snapshot_filesystem() is not supported yet in this squall build (it needs image layers)")
+    @live_method
+    async def snapshot_filesystem(self, timeout: float = 55.0):
+        """An Image of this sandbox's filesystem as it is now: its image plus everything written
+        since it started. Functions and new sandboxes can use it; it stays until `squall image gc`
+        finds nothing using it."""
+        from squall.sdk.image import Image
+
+        resp = await _call("SandboxSnapshotFilesystem", sb_pb.SandboxRef(sandbox_id=self.object_id), timeout=max(timeout, 1.0) + 5)
+        return Image.from_id(resp.image_id)
 
     def snapshot_memory(self, *args, **kwargs):
         raise InvalidError("Sandbox.snapshot_memory() is not supported yet in this squall build")

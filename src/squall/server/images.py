@@ -57,6 +57,7 @@ class ImageBuilds:
         self.builds: dict[str, Build] = {}  # build id -> build in flight
         self.by_image: dict[str, Build] = {}
         self._plans: dict[str, common_pb2.ImagePlan] = {}  # image id -> what its containers need (ready images)
+        self._snapshots: dict[str, asyncio.Future] = {}  # request id -> the worker's FilesystemSnapshot
 
     # -- the client side -----------------------------------------------------------------------
     async def build(self, recipe_json: str, force: bool, registry_auth: dict[str, str]) -> AsyncIterator[api_pb2.ImageBuildEvent]:
@@ -216,6 +217,36 @@ class ImageBuilds:
         self.store.save_image(image_id, description=f"{parent.description}.{description}", status="ready", layers=layers, config=dict(parent.config),
                               error="", built_at=time.time())
         return image_id
+
+    def default_image_id(self) -> str:
+        """The id of plain debian_slim, recorded as ready (every worker makes that base itself)."""
+        plan = recipe.plan({"base": {"kind": "debian_slim", "python_version": recipe.DEBIAN_SLIM_PYTHON, "force_build": False}, "steps": []})
+        if self.status(plan.image_id) != "ready":
+            self.store.save_image(plan.image_id, description=plan.description, status="ready", config=plan.config, error="", built_at=time.time(),
+                                  layers=[{"layer_id": plan.layer_ids[0], "step": json.dumps(plan.layers[0].step, sort_keys=True)}])
+        return plan.image_id
+
+    async def snapshot_container(self, worker_id: str, container_id: str, parent_image_id: str, timeout: float = 300.0) -> str:
+        """A new image: the parent's layers plus what the running container wrote so far."""
+        worker = self.workers.get(worker_id)
+        if worker is None:
+            raise LookupError(f"the worker running {container_id} is gone")
+        request_id = uuid.uuid4().hex
+        done = self._snapshots[request_id] = asyncio.get_running_loop().create_future()
+        worker.commands.put_nowait(worker_pb2.WorkerCommand(snapshot_filesystem=worker_pb2.SnapshotFilesystem(request_id=request_id, container_id=container_id)))
+        try:
+            reply = await asyncio.wait_for(done, timeout)
+        finally:
+            self._snapshots.pop(request_id, None)
+        if reply.error:
+            raise RuntimeError(f"snapshot of {container_id} failed: {reply.error}")
+        layer_id = recipe._hash({"snapshot": reply.blob_digest})
+        return self.register_layer(parent_image_id or self.default_image_id(), layer_id, reply.blob_digest, reply.size_bytes, f"snapshot({container_id})")
+
+    def on_snapshot(self, event: worker_pb2.FilesystemSnapshot) -> None:
+        done = self._snapshots.get(event.request_id)
+        if done is not None and not done.done():
+            done.set_result(event)
 
     def list(self) -> list[api_pb2.ImageInfo]:
         return [self._info(row) for row in self.store.list_images()]

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import pathlib
+import shutil
 from typing import TYPE_CHECKING
 
 import squall
@@ -125,6 +126,10 @@ async def run_sandbox(worker: Worker, start: sb_pb.StartSandbox) -> None:
         if disk is not None:
             await disk.create(start.disk_limit_mb)
             spec.upper_dir = disk.upper
+        else:  # writes land in a dir of ours, so snapshot_filesystem can pack them
+            spec.upper_dir = worker.home / "run" / "sandbox-uppers" / sid / "fs"
+            spec.upper_dir.mkdir(parents=True)
+        worker.upper_dirs[sid] = spec.upper_dir
         container = await runtime.start(spec)
     except Exception as exc:
         log.exception("sandbox %s failed to start", sid)
@@ -141,6 +146,8 @@ async def run_sandbox(worker: Worker, start: sb_pb.StartSandbox) -> None:
     await asyncio.gather(*pumps, return_exceptions=True)
     worker.containers.pop(sid, None)
     worker._layers_in_use.pop(sid, None)
+    if worker.upper_dirs.pop(sid, None) is not None and disk is None:
+        shutil.rmtree(worker.home / "run" / "sandbox-uppers" / sid, ignore_errors=True)
     if disk is not None:
         try:
             await disk.remove()

@@ -57,6 +57,7 @@ class Worker:
         self._stopping = False
         self._secret_values: dict[str, list[str]] = {}  # container id -> its Secret values, never shipped in a log line
         self._layers_in_use: dict[str, list[str]] = {}  # container id -> the image layers under its root
+        self.upper_dirs: dict[str, pathlib.Path] = {}  # container id -> where its writes land (sandboxes)
         self.volumes = VolumeMounts(self.home, self.worker_id, token)  # mounted Volumes and their VolumeAgent
 
     # -- setup ---------------------------------------------------------------------------------
@@ -155,6 +156,8 @@ class Worker:
                 in_use = {layer_id for ids in self._layers_in_use.values() for layer_id in ids}
                 removed = self.builder.layers.gc(set(command.gc_layers.keep_layer_ids), in_use)
                 log.info("removed %d unused image layers", len(removed))
+            elif kind == "snapshot_filesystem":
+                self._spawn(self._snapshot_filesystem(command.snapshot_filesystem))
             elif kind == "start_sandbox":
                 from squall.worker.sandbox import run_sandbox
 
@@ -301,6 +304,20 @@ class Worker:
             spec.mounts = [Mount(agent, m.target) if m.target == config.CONTAINER_AGENT_DIR else m for m in spec.mounts]
         if image_config.get("workdir") or base_config.get("working_dir"):
             spec.workdir = image_config.get("workdir") or base_config["working_dir"]
+
+    async def _snapshot_filesystem(self, req: worker_pb2.SnapshotFilesystem) -> None:
+        """Pack what a running container wrote (its overlay upper dir) as a layer in the blob store."""
+        reply = worker_pb2.FilesystemSnapshot(request_id=req.request_id)
+        upper = self.upper_dirs.get(req.container_id)
+        try:
+            if upper is None or req.container_id not in self.containers:
+                raise RuntimeError(f"container {req.container_id} is not running on worker {self.worker_id}")
+            reply.blob_digest = await self.builder.pack_layer(upper)
+            reply.size_bytes = self.builder.layers.size_of(upper)
+        except Exception as exc:
+            log.exception("snapshot of %s failed", req.container_id)
+            reply.error = str(exc) or type(exc).__name__
+        self.outbox.put_nowait(worker_pb2.WorkerEvent(filesystem_snapshot=reply))
 
     async def _build_image(self, build: worker_pb2.BuildImage) -> None:
         lines: list[str] = []

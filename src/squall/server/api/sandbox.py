@@ -85,6 +85,17 @@ class SandboxServicer(sandbox_pb2_grpc.SandboxServiceServicer):
         self.mgr.terminate(rec, "terminated by the caller")
         return sb_pb.SandboxEmpty()
 
+    async def SandboxSnapshotFilesystem(self, request, context):
+        rec = self.mgr.get(request.sandbox_id)
+        if rec is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND if self.mgr.info(request.sandbox_id) is None else grpc.StatusCode.FAILED_PRECONDITION,
+                                f"sandbox {request.sandbox_id!r} is not running: only a running sandbox can be snapshotted")
+        try:
+            image_id = await self.mgr.cp.images.snapshot_container(rec.worker_id, rec.sandbox_id, rec.request.image_id)
+        except (LookupError, RuntimeError, ValueError, asyncio.TimeoutError) as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"snapshot of sandbox {request.sandbox_id}: {exc or 'timed out'}")
+        return sb_pb.SandboxSnapshotFilesystemResponse(image_id=image_id)
+
     async def SandboxOutput(self, request, context):
         rec = self.mgr.get_any(request.sandbox_id)
         if rec is None:

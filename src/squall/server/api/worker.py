@@ -57,6 +57,8 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
                 self.cp.images.on_log(event.build_log)
             elif kind == "build_done":
                 self.cp.images.on_done(event.build_done)
+            elif kind == "filesystem_snapshot":
+                self.cp.images.on_snapshot(event.filesystem_snapshot)
 
     async def BlobGet(self, request, context):
         if not self.blobs.has(request.digest):

@@ -75,6 +75,12 @@ class SandboxCreateResponse(_message.Message):
     app_id: str
     def __init__(self, sandbox_id: _Optional[str] = ..., app_id: _Optional[str] = ...) -> None: ...
 
+class SandboxSnapshotFilesystemResponse(_message.Message):
+    __slots__ = ("image_id",)
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    image_id: str
+    def __init__(self, image_id: _Optional[str] = ...) -> None: ...
+
 class SandboxGetRequest(_message.Message):
     __slots__ = ("sandbox_id", "app_name", "name")
     SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]

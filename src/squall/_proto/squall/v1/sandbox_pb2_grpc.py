@@ -70,6 +70,11 @@ class SandboxServiceStub:
                 request_serializer=squall_dot_v1_dot_sandbox__pb2.SandboxRef.SerializeToString,
                 response_deserializer=squall_dot_v1_dot_sandbox__pb2.SandboxEmpty.FromString,
                 _registered_method=True)
+        self.SandboxSnapshotFilesystem = channel.unary_unary(
+                '/squall.v1.SandboxService/SandboxSnapshotFilesystem',
+                request_serializer=squall_dot_v1_dot_sandbox__pb2.SandboxRef.SerializeToString,
+                response_deserializer=squall_dot_v1_dot_sandbox__pb2.SandboxSnapshotFilesystemResponse.FromString,
+                _registered_method=True)
         self.SandboxOutput = channel.unary_stream(
                 '/squall.v1.SandboxService/SandboxOutput',
                 request_serializer=squall_dot_v1_dot_sandbox__pb2.SandboxOutputRequest.SerializeToString,
@@ -147,6 +152,12 @@ class SandboxServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SandboxSnapshotFilesystem(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SandboxOutput(self, request, context):
         """The main command's stdout or stderr, from the start, live until it ends.
         """
@@ -218,6 +229,11 @@ def add_SandboxServiceServicer_to_server(servicer, server):
                     servicer.SandboxTerminate,
                     request_deserializer=squall_dot_v1_dot_sandbox__pb2.SandboxRef.FromString,
                     response_serializer=squall_dot_v1_dot_sandbox__pb2.SandboxEmpty.SerializeToString,
+            ),
+            'SandboxSnapshotFilesystem': grpc.unary_unary_rpc_method_handler(
+                    servicer.SandboxSnapshotFilesystem,
+                    request_deserializer=squall_dot_v1_dot_sandbox__pb2.SandboxRef.FromString,
+                    response_serializer=squall_dot_v1_dot_sandbox__pb2.SandboxSnapshotFilesystemResponse.SerializeToString,
             ),
             'SandboxOutput': grpc.unary_stream_rpc_method_handler(
                     servicer.SandboxOutput,
@@ -418,6 +434,33 @@ class SandboxService:
             '/squall.v1.SandboxService/SandboxTerminate',
             squall_dot_v1_dot_sandbox__pb2.SandboxRef.SerializeToString,
             squall_dot_v1_dot_sandbox__pb2.SandboxEmpty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SandboxSnapshotFilesystem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/squall.v1.SandboxService/SandboxSnapshotFilesystem',
+            squall_dot_v1_dot_sandbox__pb2.SandboxRef.SerializeToString,
+            squall_dot_v1_dot_sandbox__pb2.SandboxSnapshotFilesystemResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -69,7 +69,7 @@ class ContainerLogs(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[_common_pb2.LogEntry, _Mapping]]] = ...) -> None: ...
 
 class WorkerEvent(_message.Message):
-    __slots__ = ("register", "heartbeat", "started", "exited", "logs", "build_log", "build_done")
+    __slots__ = ("register", "heartbeat", "started", "exited", "logs", "build_log", "build_done", "filesystem_snapshot")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     STARTED_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +77,7 @@ class WorkerEvent(_message.Message):
     LOGS_FIELD_NUMBER: _ClassVar[int]
     BUILD_LOG_FIELD_NUMBER: _ClassVar[int]
     BUILD_DONE_FIELD_NUMBER: _ClassVar[int]
+    FILESYSTEM_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     register: WorkerRegister
     heartbeat: WorkerHeartbeat
     started: ContainerStarted
@@ -84,7 +85,28 @@ class WorkerEvent(_message.Message):
     logs: ContainerLogs
     build_log: BuildLog
     build_done: BuildDone
-    def __init__(self, register: _Optional[_Union[WorkerRegister, _Mapping]] = ..., heartbeat: _Optional[_Union[WorkerHeartbeat, _Mapping]] = ..., started: _Optional[_Union[ContainerStarted, _Mapping]] = ..., exited: _Optional[_Union[ContainerExited, _Mapping]] = ..., logs: _Optional[_Union[ContainerLogs, _Mapping]] = ..., build_log: _Optional[_Union[BuildLog, _Mapping]] = ..., build_done: _Optional[_Union[BuildDone, _Mapping]] = ...) -> None: ...
+    filesystem_snapshot: FilesystemSnapshot
+    def __init__(self, register: _Optional[_Union[WorkerRegister, _Mapping]] = ..., heartbeat: _Optional[_Union[WorkerHeartbeat, _Mapping]] = ..., started: _Optional[_Union[ContainerStarted, _Mapping]] = ..., exited: _Optional[_Union[ContainerExited, _Mapping]] = ..., logs: _Optional[_Union[ContainerLogs, _Mapping]] = ..., build_log: _Optional[_Union[BuildLog, _Mapping]] = ..., build_done: _Optional[_Union[BuildDone, _Mapping]] = ..., filesystem_snapshot: _Optional[_Union[FilesystemSnapshot, _Mapping]] = ...) -> None: ...
+
+class SnapshotFilesystem(_message.Message):
+    __slots__ = ("request_id", "container_id")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    container_id: str
+    def __init__(self, request_id: _Optional[str] = ..., container_id: _Optional[str] = ...) -> None: ...
+
+class FilesystemSnapshot(_message.Message):
+    __slots__ = ("request_id", "blob_digest", "size_bytes", "error")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    BLOB_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    blob_digest: str
+    size_bytes: int
+    error: str
+    def __init__(self, request_id: _Optional[str] = ..., blob_digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
 
 class BuildLog(_message.Message):
     __slots__ = ("build_id", "lines")
@@ -165,15 +187,17 @@ class StopContainer(_message.Message):
     def __init__(self, container_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class WorkerCommand(_message.Message):
-    __slots__ = ("start", "stop", "build", "gc_layers", "start_sandbox")
+    __slots__ = ("start", "stop", "build", "gc_layers", "snapshot_filesystem", "start_sandbox")
     START_FIELD_NUMBER: _ClassVar[int]
     STOP_FIELD_NUMBER: _ClassVar[int]
     BUILD_FIELD_NUMBER: _ClassVar[int]
     GC_LAYERS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FILESYSTEM_FIELD_NUMBER: _ClassVar[int]
     START_SANDBOX_FIELD_NUMBER: _ClassVar[int]
     start: StartContainer
     stop: StopContainer
     build: BuildImage
     gc_layers: GcLayers
+    snapshot_filesystem: SnapshotFilesystem
     start_sandbox: _sandbox_pb2.StartSandbox
-    def __init__(self, start: _Optional[_Union[StartContainer, _Mapping]] = ..., stop: _Optional[_Union[StopContainer, _Mapping]] = ..., build: _Optional[_Union[BuildImage, _Mapping]] = ..., gc_layers: _Optional[_Union[GcLayers, _Mapping]] = ..., start_sandbox: _Optional[_Union[_sandbox_pb2.StartSandbox, _Mapping]] = ...) -> None: ...
+    def __init__(self, start: _Optional[_Union[StartContainer, _Mapping]] = ..., stop: _Optional[_Union[StopContainer, _Mapping]] = ..., build: _Optional[_Union[BuildImage, _Mapping]] = ..., gc_layers: _Optional[_Union[GcLayers, _Mapping]] = ..., snapshot_filesystem: _Optional[_Union[SnapshotFilesystem, _Mapping]] = ..., start_sandbox: _Optional[_Union[_sandbox_pb2.StartSandbox, _Mapping]] = ...) -> None: ...
