@@ -175,10 +175,11 @@ class Supervisor:
         self.memory_limit = init.memory_limit_mb << 20
         if self.pids_limit:
             # gVisor counts every task of a uid against RLIMIT_NPROC, root's too (Linux exempts
-            # root; there runc's pids cgroup holds the line): the supervisor's own threads
-            # plus the user's processes. A fork bomb then stalls at the limit, where the
-            # watchdog finds and kills it.
-            limit = self.pids_limit + NPROC_HEADROOM
+            # root; there runc's pids cgroup holds the line): the supervisor's own threads, the
+            # user's processes and zombies not yet reaped. The hard cap sits well above the
+            # watchdog's limit, so a fork bomb grows past the limit (and is found, killed and
+            # reported) instead of stalling just under it and dying out unnoticed.
+            limit = max(2 * self.pids_limit, self.pids_limit + NPROC_HEADROOM)
             with contextlib.suppress(ValueError, OSError):
                 resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
         if init.command:
