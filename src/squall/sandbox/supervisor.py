@@ -315,7 +315,8 @@ class Supervisor:
             for p in list(self.procs.values()):
                 if p.deadline is not None and now >= p.deadline and not p.kill_reason:
                     self._kill(p, f"timed out: the exec ran past its timeout of {p.timeout_s:g} s and was killed")
-            if self.pids_limit and self.procs and _count_processes() > self.pids_limit:
+            # Also with no exec left: a bomb's processes can outlive the exec that started them.
+            if self.pids_limit and _count_processes() > self.pids_limit:
                 await self._contain()
             if self.memory_limit and self.procs:
                 self._check_memory()
