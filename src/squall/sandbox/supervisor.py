@@ -175,10 +175,11 @@ class Supervisor:
         self.memory_limit = init.memory_limit_mb << 20
         if self.pids_limit:
             # gVisor counts every task of a uid against RLIMIT_NPROC, root's too (Linux exempts
-            # root; there runc's pids cgroup holds the line): the supervisor's own threads
-            # plus the user's processes. A fork bomb then stalls at the limit, where the
-            # watchdog finds and kills it.
-            limit = self.pids_limit + NPROC_HEADROOM
+            # root; there runc's pids cgroup holds the line): the supervisor's own threads, the
+            # user's processes and zombies not yet reaped. The hard cap sits well above the
+            # watchdog's limit, so a fork bomb grows past the limit (and is found, killed and
+            # reported) instead of stalling just under it and dying out unnoticed.
+            limit = max(2 * self.pids_limit, self.pids_limit + NPROC_HEADROOM)
             with contextlib.suppress(ValueError, OSError):
                 resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
         if init.command:
@@ -314,7 +315,8 @@ class Supervisor:
             for p in list(self.procs.values()):
                 if p.deadline is not None and now >= p.deadline and not p.kill_reason:
                     self._kill(p, f"timed out: the exec ran past its timeout of {p.timeout_s:g} s and was killed")
-            if self.pids_limit and self.procs and _count_processes() > self.pids_limit:
+            # Also with no exec left: a bomb's processes can outlive the exec that started them.
+            if self.pids_limit and _count_processes() > self.pids_limit:
                 await self._contain()
             if self.memory_limit and self.procs:
                 self._check_memory()

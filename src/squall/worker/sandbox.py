@@ -31,7 +31,7 @@ log = logging.getLogger("squall.worker")
 
 # Host threads gVisor's own kernel needs besides the sandbox's processes (its pids cgroup
 # counts threads); processes inside are capped by the supervisor's watchdog instead.
-GVISOR_THREAD_HEADROOM = 1024
+GVISOR_THREAD_HEADROOM = 4096
 # The supervisor's own threads (gRPC, asyncio's child watchers) under runc's pids cgroup.
 SUPERVISOR_PIDS = 64
 
