@@ -122,8 +122,35 @@ def cluster(request, tmp_path_factory):
     c.stop()
 
 
+@pytest.fixture(scope="module")
+def runc_cluster(tmp_path_factory):
+    """A server and a runc worker, shared by a test module."""
+    needs_root()
+    c = make_cluster(tmp_path_factory, "runc")
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="module")
+def gvisor_cluster(tmp_path_factory):
+    """A server and a gVisor worker, shared by a test module."""
+    needs_root()
+    c = make_cluster(tmp_path_factory, "gvisor")
+    yield c
+    c.stop()
+
+
+def using(cluster: Cluster, monkeypatch):
+    """For a module's `sdk` fixture: this test process talks to `cluster` through the public
+    SDK for the duration of one test (`yield from using(runc_cluster, monkeypatch)`)."""
+    from squall.client import client
+
+    cluster.use_in_this_process(monkeypatch)
+    yield cluster
+    client.reset_client()
+
+
 @pytest.fixture
 def sdk(cluster, monkeypatch):
     """This test process talks to `cluster` through the public SDK."""
-    cluster.use_in_this_process(monkeypatch)
-    yield cluster
+    yield from using(cluster, monkeypatch)

@@ -16,7 +16,7 @@ import squall
 from squall._proto.squall.v1 import api_pb2
 from squall.cli._common import api_call
 from squall.exception import NotFoundError
-from tests.conftest import ROOT, make_cluster, needs_root
+from tests.conftest import ROOT, using
 
 pytestmark = [pytest.mark.runtime, pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -32,14 +32,6 @@ def write_app(directory: pathlib.Path, greeting: str) -> pathlib.Path:
 
 
 @pytest.fixture(scope="module")
-def runc_cluster(tmp_path_factory):
-    needs_root()
-    c = make_cluster(tmp_path_factory, "runc")
-    yield c
-    c.stop()
-
-
-@pytest.fixture(scope="module")
 def app_dir(runc_cluster, tmp_path_factory) -> pathlib.Path:
     """The app, deployed once (version 1) for the whole module."""
     d = tmp_path_factory.mktemp("deployed-app")
@@ -51,11 +43,7 @@ def app_dir(runc_cluster, tmp_path_factory) -> pathlib.Path:
 
 @pytest.fixture
 def sdk(runc_cluster, app_dir, monkeypatch):
-    runc_cluster.use_in_this_process(monkeypatch)
-    yield runc_cluster
-    from squall.client import client
-
-    client.reset_client()
+    yield from using(runc_cluster, monkeypatch)
 
 
 def test_deploy_needs_a_long_lived_server(tmp_path):

@@ -12,26 +12,14 @@ import pytest
 import squall
 from squall.exception import NotFoundError
 from tests.apps import storage
-from tests.conftest import make_cluster, needs_root
+from tests.conftest import using
 
 pytestmark = [pytest.mark.runtime, pytest.mark.integration, pytest.mark.timeout(600)]
 
 
-@pytest.fixture(scope="module")
-def runc_cluster(tmp_path_factory):
-    needs_root()
-    c = make_cluster(tmp_path_factory, "runc")
-    yield c
-    c.stop()
-
-
 @pytest.fixture
 def sdk(runc_cluster, monkeypatch):
-    runc_cluster.use_in_this_process(monkeypatch)
-    yield runc_cluster
-    from squall.client import client
-
-    client.reset_client()
+    yield from using(runc_cluster, monkeypatch)
 
 
 def test_a_container_fills_a_dict_and_a_queue_this_process_reads(sdk):

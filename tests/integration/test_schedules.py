@@ -14,7 +14,7 @@ import squall
 from squall._proto.squall.v1 import web_pb2
 from squall.client import client as sdk_client
 from squall.server.scheduler_loop import LATE_S
-from tests.conftest import ROOT, make_cluster, needs_root
+from tests.conftest import ROOT, using
 
 pytestmark = [pytest.mark.runtime, pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -36,19 +36,9 @@ def wait_until(cond, timeout: float, what: str):
     raise AssertionError(f"{what} did not happen within {timeout} s")
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    needs_root()
-    c = make_cluster(tmp_path_factory, "runc")
-    yield c
-    c.stop()
-
-
 @pytest.fixture
-def sdk(cluster, monkeypatch):
-    cluster.use_in_this_process(monkeypatch)
-    yield cluster
-    sdk_client.reset_client()
+def sdk(runc_cluster, monkeypatch):
+    yield from using(runc_cluster, monkeypatch)
 
 
 def test_a_deployed_schedule_fires_and_each_run_is_recorded(sdk):

@@ -10,7 +10,7 @@ import pytest
 
 from squall.exception import InvalidError
 from tests.apps import secrets as apps
-from tests.conftest import make_cluster, needs_root
+from tests.conftest import make_cluster, needs_root, using
 
 pytestmark = [pytest.mark.runtime, pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -30,11 +30,7 @@ def runc_cluster(tmp_path_factory):
 
 @pytest.fixture
 def sdk(runc_cluster, monkeypatch):
-    runc_cluster.use_in_this_process(monkeypatch)
-    yield runc_cluster
-    from squall.client import client
-
-    client.reset_client()
+    yield from using(runc_cluster, monkeypatch)
 
 
 def test_only_the_functions_that_ask_see_the_secret(sdk):

@@ -13,26 +13,14 @@ import pytest
 import squall
 from squall.exception import AlreadyExistsError, InvalidError, NotFoundError
 from tests.apps import volumes as apps
-from tests.conftest import make_cluster, needs_root
+from tests.conftest import using
 
 pytestmark = [pytest.mark.runtime, pytest.mark.integration, pytest.mark.timeout(600)]
 
 
-@pytest.fixture(scope="module")
-def runc_cluster(tmp_path_factory):
-    needs_root()
-    c = make_cluster(tmp_path_factory, "runc")
-    yield c
-    c.stop()
-
-
 @pytest.fixture
 def sdk(runc_cluster, monkeypatch):
-    runc_cluster.use_in_this_process(monkeypatch)
-    yield runc_cluster
-    from squall.client import client
-
-    client.reset_client()
+    yield from using(runc_cluster, monkeypatch)
 
 
 def _read(vol, path: str) -> bytes:
@@ -211,14 +199,6 @@ def test_large_arguments_and_results_travel_by_reference(sdk):
     finally:
         db.close()
     assert biggest_input < 64 * 1024 and biggest_output < 64 * 1024, (biggest_input, biggest_output)
-
-
-@pytest.fixture(scope="module")
-def gvisor_cluster(tmp_path_factory):
-    needs_root()
-    c = make_cluster(tmp_path_factory, "gvisor")
-    yield c
-    c.stop()
 
 
 def test_volumes_under_gvisor(gvisor_cluster, monkeypatch):

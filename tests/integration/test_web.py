@@ -5,7 +5,6 @@ redeploy under load, and `squall serve` reloads on a file change."""
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import re
 import signal
@@ -21,7 +20,7 @@ import pytest
 import squall
 from squall._proto.squall.v1 import api_pb2
 from squall.cli._common import api_call
-from tests.conftest import ROOT, make_cluster, needs_root
+from tests.conftest import ROOT, using
 
 pytestmark = [pytest.mark.runtime, pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -56,14 +55,6 @@ def wait_until(cond, timeout: float, what: str, output: list[str] | None = None)
 
 
 @pytest.fixture(scope="module")
-def runc_cluster(tmp_path_factory):
-    needs_root()
-    c = make_cluster(tmp_path_factory, "runc")
-    yield c
-    c.stop()
-
-
-@pytest.fixture(scope="module")
 def deployed(runc_cluster, tmp_path_factory) -> tuple[pathlib.Path, dict[str, str]]:
     """The app, deployed once for the module: its directory and the URLs `squall deploy` printed."""
     d = tmp_path_factory.mktemp("web-app")
@@ -76,11 +67,7 @@ def deployed(runc_cluster, tmp_path_factory) -> tuple[pathlib.Path, dict[str, st
 
 @pytest.fixture
 def sdk(runc_cluster, deployed, monkeypatch):
-    runc_cluster.use_in_this_process(monkeypatch)
-    yield runc_cluster
-    from squall.client import client
-
-    client.reset_client()
+    yield from using(runc_cluster, monkeypatch)
 
 
 def test_asgi_wsgi_and_web_server_answer_over_http(sdk, deployed):
