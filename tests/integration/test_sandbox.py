@@ -3,6 +3,7 @@ through the public SDK and the `squall sandbox` CLI."""
 
 from __future__ import annotations
 
+import io
 import os
 import pathlib
 import subprocess
@@ -106,6 +107,19 @@ def test_snapshot_filesystem_makes_an_image_for_sandboxes_and_functions(any_runt
     result = subprocess.run([sys.executable, "-m", "squall.cli.main", "run", f"{app_file}::read"], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "agent-wrote-this" in result.stdout
+
+
+def test_a_volume_mounted_in_a_sandbox_is_committed_when_it_ends(gvisor):
+    with squall.Volume.ephemeral() as vol:  # lives for the `with` block
+        with vol.batch_upload() as batch:
+            batch.put_file(io.BytesIO(b"from-the-client"), "/in.txt")
+        sb = squall.Sandbox.create(volumes={"/data": vol}, timeout=120)
+        p = sb.exec("sh", "-c", "cat /data/in.txt && echo from-the-sandbox > /data/out.txt")
+        assert p.wait() == 0, p.stderr.read()
+        assert p.stdout.read() == "from-the-client"
+        sb.terminate()
+        sb.wait(raise_on_termination=False)
+        assert b"".join(vol.read_file("/out.txt")) == b"from-the-sandbox\n"
 
 
 def test_main_command_output_and_returncode(any_runtime):

@@ -82,7 +82,7 @@ def _check_create(cmd, name, image, env, secrets, volumes, timeout, idle_timeout
     from squall.sdk.image import Image
     from squall.sdk.secret import Secret
 
-    for what, value in (("volumes", volumes), ("gpu", gpu), ("encrypted_ports", encrypted_ports), ("unencrypted_ports", unencrypted_ports)):
+    for what, value in (("gpu", gpu), ("encrypted_ports", encrypted_ports), ("unencrypted_ports", unencrypted_ports)):
         _not_supported(what, value)
     for arg in cmd:
         if not isinstance(arg, str):
@@ -553,6 +553,12 @@ class Sandbox:
             from squall.sdk.function import progress
 
             request.image_id = (await image._build(await get_client(), on_log=lambda line: progress.image_log("sandbox image", line)))[0]
+        from squall.sdk.volume import check_volumes, mount_spec
+
+        for path, vol in check_volumes(volumes, "Sandbox.create").items():
+            if getattr(vol, "bucket_name", None):
+                raise InvalidError(f"Sandbox.create(volumes={{{path!r}: ...}}): CloudBucketMount is not supported for sandboxes yet; use a Volume")
+            request.volumes.append(await mount_spec(path, vol))
         ephemeral = [s for s in secrets if s._ephemeral]
         try:
             for s in secrets:

@@ -190,6 +190,7 @@ class SandboxManager:
             pids_limit=PIDS_LIMIT, block_network=req.block_network, outbound_cidr_allowlist=list(req.outbound_cidr_allowlist),
             scheduled_at=time.time(), image_id=req.image_id, disk_limit_mb=disk_limit_mb(),
             image=self.cp.images.plan_for_container(req.image_id) if req.image_id and self.cp.images is not None else None,
+            volumes=list(req.volumes),
         )))
         self._spawn(self._lifetime(rec))
         return rec
@@ -223,7 +224,7 @@ class SandboxManager:
     def _poolable(self, req: sb_pb.SandboxCreateRequest) -> bool:
         """Pooled sandboxes are gVisor, default image, resources and network: only those match."""
         return ((req.runtime or DEFAULT_RUNTIME) == DEFAULT_RUNTIME and not req.cpu and not req.memory_mb and not req.block_network
-                and not req.outbound_cidr_allowlist and not req.image_id)
+                and not req.outbound_cidr_allowlist and not req.image_id and not req.volumes)
 
     def _from_pool(self, req: sb_pb.SandboxCreateRequest) -> SandboxRec | None:
         if not self._poolable(req):

@@ -15,6 +15,7 @@ import logging
 import os
 import pathlib
 import shutil
+import types
 from typing import TYPE_CHECKING
 
 import squall
@@ -130,9 +131,14 @@ async def run_sandbox(worker: Worker, start: sb_pb.StartSandbox) -> None:
             spec.upper_dir = worker.home / "run" / "sandbox-uppers" / sid / "fs"
             spec.upper_dir.mkdir(parents=True)
         worker.upper_dirs[sid] = spec.upper_dir
+        if start.volumes:
+            await worker.volumes.attach(_VolumeStart(start), spec, runtime)
         container = await runtime.start(spec)
     except Exception as exc:
         log.exception("sandbox %s failed to start", sid)
+        if start.volumes:
+            await worker.volumes.detach(sid, None)
+        worker.upper_dirs.pop(sid, None)
         if disk is not None:
             await disk.remove()
         worker.outbox.put_nowait(worker_pb2.WorkerEvent(exited=worker_pb2.ContainerExited(container_id=sid, exit_code=-1, reason=f"sandbox failed to start: {exc}")))
@@ -146,6 +152,8 @@ async def run_sandbox(worker: Worker, start: sb_pb.StartSandbox) -> None:
     await asyncio.gather(*pumps, return_exceptions=True)
     worker.containers.pop(sid, None)
     worker._layers_in_use.pop(sid, None)
+    if start.volumes:
+        await worker.volumes.detach(sid, status.exit_code, lambda line: log.info("sandbox %s: %s", sid, line))
     if worker.upper_dirs.pop(sid, None) is not None and disk is None:
         shutil.rmtree(worker.home / "run" / "sandbox-uppers" / sid, ignore_errors=True)
     if disk is not None:
@@ -159,3 +167,13 @@ async def run_sandbox(worker: Worker, start: sb_pb.StartSandbox) -> None:
 async def _drain(sid: str, reader: asyncio.StreamReader) -> None:
     while line := await reader.readline():
         log.info("sandbox %s supervisor: %s", sid, line.decode(errors="replace").rstrip())
+
+
+class _VolumeStart:
+    """A sandbox start, seen as the container start the volume mounts expect."""
+
+    def __init__(self, start: sb_pb.StartSandbox) -> None:
+        self.container_id = start.sandbox_id
+        self.token = start.token
+        self.secret_env: dict[str, str] = {}
+        self.definition = types.SimpleNamespace(volumes=list(start.volumes))

@@ -18,7 +18,7 @@ class SandboxRef(_message.Message):
     def __init__(self, sandbox_id: _Optional[str] = ...) -> None: ...
 
 class SandboxCreateRequest(_message.Message):
-    __slots__ = ("app_id", "app_name", "name", "command", "env", "secret_ids", "timeout_s", "idle_timeout_s", "workdir", "cpu", "memory_mb", "block_network", "outbound_cidr_allowlist", "runtime", "tags", "image_id")
+    __slots__ = ("app_id", "app_name", "name", "command", "env", "secret_ids", "timeout_s", "idle_timeout_s", "workdir", "cpu", "memory_mb", "block_network", "outbound_cidr_allowlist", "runtime", "tags", "image_id", "volumes")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +49,7 @@ class SandboxCreateRequest(_message.Message):
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    VOLUMES_FIELD_NUMBER: _ClassVar[int]
     app_id: str
     app_name: str
     name: str
@@ -65,7 +66,8 @@ class SandboxCreateRequest(_message.Message):
     runtime: str
     tags: _containers.ScalarMap[str, str]
     image_id: str
-    def __init__(self, app_id: _Optional[str] = ..., app_name: _Optional[str] = ..., name: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., secret_ids: _Optional[_Iterable[str]] = ..., timeout_s: _Optional[float] = ..., idle_timeout_s: _Optional[float] = ..., workdir: _Optional[str] = ..., cpu: _Optional[float] = ..., memory_mb: _Optional[int] = ..., block_network: _Optional[bool] = ..., outbound_cidr_allowlist: _Optional[_Iterable[str]] = ..., runtime: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., image_id: _Optional[str] = ...) -> None: ...
+    volumes: _containers.RepeatedCompositeFieldContainer[_common_pb2.VolumeMount]
+    def __init__(self, app_id: _Optional[str] = ..., app_name: _Optional[str] = ..., name: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., secret_ids: _Optional[_Iterable[str]] = ..., timeout_s: _Optional[float] = ..., idle_timeout_s: _Optional[float] = ..., workdir: _Optional[str] = ..., cpu: _Optional[float] = ..., memory_mb: _Optional[int] = ..., block_network: _Optional[bool] = ..., outbound_cidr_allowlist: _Optional[_Iterable[str]] = ..., runtime: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., image_id: _Optional[str] = ..., volumes: _Optional[_Iterable[_Union[_common_pb2.VolumeMount, _Mapping]]] = ...) -> None: ...
 
 class SandboxCreateResponse(_message.Message):
     __slots__ = ("sandbox_id", "app_id")
@@ -512,7 +514,7 @@ class AgentEvent(_message.Message):
     def __init__(self, hello: _Optional[str] = ..., output: _Optional[_Union[AgentOutput, _Mapping]] = ..., exited: _Optional[_Union[AgentExited, _Mapping]] = ..., file: _Optional[_Union[AgentFileReply, _Mapping]] = ..., stdin_ack: _Optional[_Union[AgentStdinAck, _Mapping]] = ..., started: _Optional[str] = ...) -> None: ...
 
 class StartSandbox(_message.Message):
-    __slots__ = ("sandbox_id", "token", "runtime", "cpu_limit", "memory_limit_mb", "pids_limit", "block_network", "outbound_cidr_allowlist", "scheduled_at", "image_id", "disk_limit_mb", "image")
+    __slots__ = ("sandbox_id", "token", "runtime", "cpu_limit", "memory_limit_mb", "pids_limit", "block_network", "outbound_cidr_allowlist", "scheduled_at", "image_id", "disk_limit_mb", "image", "volumes")
     SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
@@ -525,6 +527,7 @@ class StartSandbox(_message.Message):
     IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
     DISK_LIMIT_MB_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
+    VOLUMES_FIELD_NUMBER: _ClassVar[int]
     sandbox_id: str
     token: str
     runtime: str
@@ -537,4 +540,5 @@ class StartSandbox(_message.Message):
     image_id: str
     disk_limit_mb: int
     image: _common_pb2.ImagePlan
-    def __init__(self, sandbox_id: _Optional[str] = ..., token: _Optional[str] = ..., runtime: _Optional[str] = ..., cpu_limit: _Optional[float] = ..., memory_limit_mb: _Optional[int] = ..., pids_limit: _Optional[int] = ..., block_network: _Optional[bool] = ..., outbound_cidr_allowlist: _Optional[_Iterable[str]] = ..., scheduled_at: _Optional[float] = ..., image_id: _Optional[str] = ..., disk_limit_mb: _Optional[int] = ..., image: _Optional[_Union[_common_pb2.ImagePlan, _Mapping]] = ...) -> None: ...
+    volumes: _containers.RepeatedCompositeFieldContainer[_common_pb2.VolumeMount]
+    def __init__(self, sandbox_id: _Optional[str] = ..., token: _Optional[str] = ..., runtime: _Optional[str] = ..., cpu_limit: _Optional[float] = ..., memory_limit_mb: _Optional[int] = ..., pids_limit: _Optional[int] = ..., block_network: _Optional[bool] = ..., outbound_cidr_allowlist: _Optional[_Iterable[str]] = ..., scheduled_at: _Optional[float] = ..., image_id: _Optional[str] = ..., disk_limit_mb: _Optional[int] = ..., image: _Optional[_Union[_common_pb2.ImagePlan, _Mapping]] = ..., volumes: _Optional[_Iterable[_Union[_common_pb2.VolumeMount, _Mapping]]] = ...) -> None: ...
