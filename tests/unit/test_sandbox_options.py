@@ -16,10 +16,15 @@ def check(**overrides):
     return _check_create(**{**DEFAULTS, **overrides})
 
 
-@pytest.mark.parametrize("option, value", [("volumes", {"/data": object()}), ("gpu", "T4"), ("encrypted_ports", [8000]), ("unencrypted_ports", [22])])
+@pytest.mark.parametrize("option, value", [("gpu", "T4"), ("encrypted_ports", [8000]), ("unencrypted_ports", [22])])
 def test_not_yet_supported_options_say_so(option, value):
     with pytest.raises(InvalidError, match=f"{option}=.*not supported yet"):
         check(**{option: value})
+
+
+def test_volumes_must_be_volumes():
+    with pytest.raises(InvalidError, match="must be a squall.Volume"):
+        check(volumes={"/data": object()})
 
 
 @pytest.mark.parametrize("overrides, message", [

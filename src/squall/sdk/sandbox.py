@@ -82,6 +82,9 @@ def _check_create(cmd, name, image, env, secrets, volumes, timeout, idle_timeout
     from squall.sdk.image import Image
     from squall.sdk.secret import Secret
 
+    from squall.sdk.volume import check_volumes
+
+    check_volumes(volumes, "Sandbox.create")  # a bad mount fails here, before anything is created
     for what, value in (("gpu", gpu), ("encrypted_ports", encrypted_ports), ("unencrypted_ports", unencrypted_ports)):
         _not_supported(what, value)
     for arg in cmd:
