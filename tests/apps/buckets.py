@@ -26,3 +26,17 @@ def read_bucket() -> dict:
         write_errno = exc.errno
     return {"files": files, "a": (root / "a.txt").read_text(), "nested": (root / "sub" / "b.txt").read_text(),
             "erofs": write_errno == errno.EROFS}
+
+
+writable = modal.CloudBucketMount("squall-work", bucket_endpoint_url=os.environ.get("SQUALL_TEST_S3_ENDPOINT") or None, key_prefix="work/",
+                                  secret=creds)
+
+
+@app.function(volumes={"/work": writable})
+def edit_bucket() -> list[str]:
+    root = pathlib.Path("/work")
+    seen = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    (root / "new.txt").write_text("written in the container")
+    (root / "changed.txt").write_text("changed")
+    (root / "gone.txt").unlink()
+    return seen

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import time
 
 import pytest
 
@@ -140,6 +141,39 @@ def test_a_cloud_bucket_mount_shows_an_s3_prefix_read_only(s3, s3_cluster, monke
         with buckets.app.run():
             got = buckets.read_bucket.remote()
         assert got == {"files": ["a.txt", "sub/b.txt"], "a": "alpha", "nested": "beta", "erofs": True}
+    finally:
+        from squall.client import client as squall_client
+
+        squall_client.reset_client()
+
+
+@pytest.mark.runtime
+def test_a_writable_cloud_bucket_mount_writes_back_when_the_container_ends(s3, s3_cluster, monkeypatch):
+    _, client = s3
+    client.create_bucket(Bucket="squall-work")
+    for key, body in (("work/changed.txt", b"before"), ("work/gone.txt", b"to delete"), ("work/kept.txt", b"untouched"), ("elsewhere.txt", b"x")):
+        client.put_object(Bucket="squall-work", Key=key, Body=body)
+    monkeypatch.setenv("SQUALL_TEST_S3_ENDPOINT", os.environ["AWS_ENDPOINT_URL"])
+    s3_cluster.use_in_this_process(monkeypatch)
+    import importlib
+
+    from tests.apps import buckets
+
+    buckets = importlib.reload(buckets)
+    try:
+        with buckets.app.run():
+            assert buckets.edit_bucket.remote() == ["changed.txt", "gone.txt", "kept.txt"]
+        # The app stopped: its container ends cleanly and writes its changes back (the worker does
+        # that as the container goes, so wait for it with a deadline).
+        want = {"work/changed.txt": b"changed", "work/kept.txt": b"untouched", "work/new.txt": b"written in the container", "elsewhere.txt": b"x"}
+        deadline = time.monotonic() + 60
+        while True:
+            keys = {o["Key"]: client.get_object(Bucket="squall-work", Key=o["Key"])["Body"].read()
+                    for o in client.list_objects_v2(Bucket="squall-work")["Contents"]}
+            if keys == want or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert keys == want
     finally:
         from squall.client import client as squall_client
 

@@ -75,8 +75,7 @@ def test_volume_options_are_checked_when_the_function_is_defined():
         check_volumes({"/data": "v"}, "@app.function")
     with pytest.raises(InvalidError, match="cannot nest"):
         check_volumes({"/data": vol, "/data/more": squall.Volume.from_name("w")}, "@app.function")
-    with pytest.raises(InvalidError, match="pass read_only=True"):
-        check_volumes({"/b": squall.CloudBucketMount("bucket")}, "@app.function")
+    assert list(check_volumes({"/b": squall.CloudBucketMount("bucket")}, "@app.function")) == ["/b"]  # writable is the default
     with pytest.raises(InvalidError, match="must be a squall.Secret"):
         check_volumes({"/b": squall.CloudBucketMount("bucket", secret={"AWS_ACCESS_KEY_ID": "x"}, read_only=True)}, "@app.function")
     assert list(check_volumes({"/b": squall.CloudBucketMount("bucket", key_prefix="d/", read_only=True)}, "@app.function")) == ["/b"]

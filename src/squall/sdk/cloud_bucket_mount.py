@@ -11,7 +11,8 @@ and ETag) and mounts a tree of hard links to them read-only. Objects are seen as
 container's start. The credentials are the AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
 (/ AWS_SESSION_TOKEN / AWS_REGION) of `secret`, which, like every Secret of a function, is
 also in the function's environment; without one, the worker's own AWS environment is used.
-Only read-only mounts are supported (`read_only=True`).
+A writable mount (`read_only=False`, the default) is a copy: what the container wrote, changed or
+deleted under the prefix is written back to the bucket when the container ends cleanly.
 """
 
 from __future__ import annotations
@@ -35,8 +36,6 @@ class CloudBucketMount:
 
         if not isinstance(self.bucket_name, str) or not self.bucket_name:
             raise InvalidError(f"{where}: CloudBucketMount needs a bucket_name (a non-empty string), got {self.bucket_name!r}")
-        if not self.read_only:
-            raise InvalidError(f"{where}: CloudBucketMount({self.bucket_name!r}) must be read-only in this squall build; pass read_only=True")
         if self.secret is not None and not isinstance(self.secret, Secret):
             raise InvalidError(f"{where}: CloudBucketMount(secret={self.secret!r}) must be a squall.Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
         if self.key_prefix is not None and (not isinstance(self.key_prefix, str) or self.key_prefix.startswith("/")):

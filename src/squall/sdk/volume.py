@@ -403,7 +403,7 @@ async def mount_spec(path: str, vol) -> object:
     from squall.sdk.cloud_bucket_mount import CloudBucketMount
 
     if isinstance(vol, CloudBucketMount):
-        return pb.VolumeMount(path=path, read_only=True, bucket_name=vol.bucket_name, bucket_endpoint_url=vol.bucket_endpoint_url or "",
+        return pb.VolumeMount(path=path, read_only=vol.read_only, bucket_name=vol.bucket_name, bucket_endpoint_url=vol.bucket_endpoint_url or "",
                               key_prefix=vol.key_prefix or "", name=f"s3://{vol.bucket_name}/{vol.key_prefix or ''}")
     return pb.VolumeMount(path=path, volume_id=await vol._id(), name=vol.name or "", read_only=vol._read_only)
 

@@ -74,6 +74,17 @@ class _Local:
 
 
 @dataclasses.dataclass
+class _Bucket:
+    """A writable bucket mount: the client to write back with, and what each object looked like
+    when it was placed (size, mtime), so only changed files are uploaded."""
+
+    s3: object
+    name: str
+    prefix: str
+    placed: dict[str, tuple[int, int]]
+
+
+@dataclasses.dataclass
 class MountedVolume:
     volume_id: str
     name: str
@@ -83,6 +94,7 @@ class MountedVolume:
     version: int = 0
     local: dict[str, _Local] = dataclasses.field(default_factory=dict)
     lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
+    bucket: _Bucket | None = None  # a writable CloudBucketMount: where its changes go back to
 
     def label(self) -> str:
         return repr(self.name or self.volume_id)
@@ -235,10 +247,10 @@ class VolumeMounts:
         for vmount in start.definition.volumes:
             host_dir = self.mounts_dir / cid / uuid.uuid4().hex[:8]
             host_dir.mkdir(parents=True)
-            mv = MountedVolume(vmount.volume_id, vmount.name, vmount.path, host_dir, vmount.read_only or bool(vmount.bucket_name))
+            mv = MountedVolume(vmount.volume_id, vmount.name, vmount.path, host_dir, vmount.read_only)
             mounted.append(mv)
             if vmount.bucket_name:
-                await asyncio.to_thread(self._bucket_tree, vmount, dict(start.secret_env), host_dir)
+                mv.bucket = await asyncio.to_thread(self._bucket_tree, vmount, dict(start.secret_env), host_dir)
             else:
                 await self._materialise(mv, await self._manifest(mv))
             spec.mounts.append(Mount(host_dir, vmount.path, read_only=mv.read_only))
@@ -251,6 +263,17 @@ class VolumeMounts:
         clean = exit_code == 0 or cid in self.stop_requested
         self.stop_requested.discard(cid)
         for mv in mounted:
+            if mv.bucket is not None:
+                if clean:
+                    try:
+                        written, removed = await asyncio.to_thread(self._bucket_write_back, mv)
+                        if log_line and (written or removed):
+                            log_line(f"bucket mount at {mv.path}: wrote {written} and removed {removed} objects under s3://{mv.bucket.name}/{mv.bucket.prefix}")
+                    except Exception as exc:  # noqa: BLE001 - the others still get their chance
+                        log.exception("writing back the bucket mount of container %s failed", cid)
+                        if log_line:
+                            log_line(f"bucket mount at {mv.path}: the changes could not be written back: {exc}")
+                continue
             if clean and not mv.read_only:
                 try:
                     async with mv.lock:
@@ -437,9 +460,10 @@ class VolumeMounts:
         return f
 
     # -- bucket mounts -------------------------------------------------------------------------
-    def _bucket_tree(self, vmount, secret_env: dict[str, str], host_dir: pathlib.Path) -> None:
+    def _bucket_tree(self, vmount, secret_env: dict[str, str], host_dir: pathlib.Path) -> _Bucket | None:
         """A CloudBucketMount: the objects under the prefix, each fetched once into the cache
-        (keyed by endpoint, bucket, key and ETag), hard-linked into host_dir (mounted read-only)."""
+        (keyed by endpoint, bucket, key and ETag), hard-linked into host_dir when mounted
+        read-only, copied when writable (then the placed files are returned for the write-back)."""
         import boto3
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -450,6 +474,7 @@ class VolumeMounts:
         region = secret_env.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
         endpoint = vmount.bucket_endpoint_url or None
         where = f"s3://{vmount.bucket_name}/{vmount.key_prefix}" + (f" at {endpoint}" if endpoint else "")
+        placed: dict[str, tuple[int, int]] = {}
         try:
             s3 = boto3.session.Session().client("s3", endpoint_url=endpoint, region_name=region, **creds)
             cache = self.cache.parent / "buckets"
@@ -473,9 +498,40 @@ class VolumeMounts:
                                 os.unlink(tmp)
                     dst = host_dir / rel
                     dst.parent.mkdir(parents=True, exist_ok=True)
-                    os.link(cached, dst)
+                    if vmount.read_only:
+                        os.link(cached, dst)
+                    else:
+                        clone_file(cached, dst)
+                        st = dst.stat()
+                        placed[rel] = (st.st_size, st.st_mtime_ns)
         except (BotoCoreError, ClientError) as exc:
             raise RuntimeError(f"cannot mount bucket {where}: {exc}") from exc
+        return None if vmount.read_only else _Bucket(s3, vmount.bucket_name, vmount.key_prefix, placed)
+
+    def _bucket_write_back(self, mv: MountedVolume) -> tuple[int, int]:
+        """Upload the files the container wrote or changed under a writable bucket mount, and
+        delete the objects whose files it removed. Returns (written, removed)."""
+        b = mv.bucket
+        assert b is not None
+        seen: set[str] = set()
+        written = 0
+        for dirpath, _dirs, files, dirfd in os.fwalk(mv.host_dir):  # by directory fds: a planted symlink is never followed
+            for name in files:
+                st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+                if not stat.S_ISREG(st.st_mode):
+                    continue
+                rel = str(pathlib.Path(dirpath, name).relative_to(mv.host_dir))
+                seen.add(rel)
+                if b.placed.get(rel) == (st.st_size, st.st_mtime_ns):
+                    continue
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dirfd)
+                with os.fdopen(fd, "rb") as f:
+                    b.s3.upload_fileobj(f, b.name, b.prefix + rel)
+                written += 1
+        removed = [rel for rel in b.placed if rel not in seen]
+        for rel in removed:
+            b.s3.delete_object(Bucket=b.name, Key=b.prefix + rel)
+        return written, len(removed)
 
     # -- commit and reload ---------------------------------------------------------------------
     def _scan(self, mv: MountedVolume) -> dict[str, tuple[int, os.stat_result, str]]:
