@@ -278,6 +278,16 @@ def _wait_for_port(port: int, timeout: float) -> None:
             time.sleep(0.05)
 
 
+async def _read_body(receive) -> bytes:
+    """The whole request body of an ASGI http request."""
+    parts = []
+    while True:
+        msg = await receive()
+        parts.append(msg.get("body", b""))
+        if not msg.get("more_body"):
+            return b"".join(parts)
+
+
 class PortProxy:
     """An ASGI app that forwards each request to an HTTP server on 127.0.0.1:port."""
 
@@ -287,12 +297,7 @@ class PortProxy:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
+        body = await _read_body(receive)
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
         try:
             target = scope["path"] + (("?" + scope["query_string"].decode("latin-1")) if scope.get("query_string") else "")
@@ -353,12 +358,7 @@ class WsgiApp:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
+        body = await _read_body(receive)
         loop = asyncio.get_running_loop()
         out: asyncio.Queue = asyncio.Queue()
         environ = _environ(scope, body)

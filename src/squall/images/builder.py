@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from squall.images import steps as build_steps
-from squall.images.base import ImageBuildError, build_once, build_once_async, ensure_debian_slim, run_logged
+from squall.images.base import ImageBuildError, build_once, build_once_async, debian_slim_path, ensure_debian_slim, run_logged
 from squall.images.recipe import describe_step
 from squall.runtime.base import ContainerSpec, Mount, Runtime
 
@@ -182,6 +182,9 @@ class ImageBuilder:
         step = json.loads(spec.step_json)
         kind = step["kind"]
         if kind == "debian_slim":
+            built = debian_slim_path(self.cache_home)
+            if built.is_dir():  # the usual case, on every container start: no thread hop
+                return built
             return await asyncio.to_thread(ensure_debian_slim, self.cache_home, _threadsafe(log))
         final = self.layers.dir(spec.layer_id)
         if kind == "scratch":

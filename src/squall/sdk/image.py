@@ -416,18 +416,10 @@ class Image:
 
 
 async def upload_blob(client, data: bytes) -> str:
-    from squall._proto.squall.v1 import api_pb2
+    """Store `data` in the blob store (unless it is there already); returns its digest."""
+    from squall.sdk import _blobs
 
-    digest = hashlib.sha256(data).hexdigest()
-    if (await client.call("BlobHas", api_pb2.BlobRef(digest=digest))).exists:
-        return digest
-
-    async def chunks():
-        for i in range(0, max(1, len(data)), 1024 * 1024):
-            yield api_pb2.BlobChunk(digest=digest, data=data[i : i + 1024 * 1024])
-
-    await client.stub.BlobPut(chunks(), metadata=client.metadata)
-    return digest
+    return await _blobs.upload(client, data)
 
 
 def _pickle_function(fn: Callable, args: tuple, kwargs: dict) -> bytes:

@@ -72,9 +72,7 @@ class ImageBuilds:
             yield api_pb2.ImageBuildEvent(done=self._info(row, cached=True))
             return
         if len(plan.layers) == 1 and plan.layers[0].step["kind"] == "debian_slim":
-            # Every worker makes the debian_slim base itself when it starts: nothing to build.
-            self.store.save_image(plan.image_id, description=plan.description, status="ready", config=plan.config, error="", built_at=time.time(),
-                                  layers=[{"layer_id": plan.layer_ids[0], "step": json.dumps(plan.layers[0].step, sort_keys=True)}])
+            self._record_base_only(plan)  # every worker makes that base itself: nothing to build
             yield api_pb2.ImageBuildEvent(done=self._info(self.store.get_image(plan.image_id), cached=True))
             return
         build = self.by_image.get(plan.image_id)
@@ -222,9 +220,13 @@ class ImageBuilds:
         """The id of plain debian_slim, recorded as ready (every worker makes that base itself)."""
         plan = recipe.plan({"base": {"kind": "debian_slim", "python_version": recipe.DEBIAN_SLIM_PYTHON, "force_build": False}, "steps": []})
         if self.status(plan.image_id) != "ready":
-            self.store.save_image(plan.image_id, description=plan.description, status="ready", config=plan.config, error="", built_at=time.time(),
-                                  layers=[{"layer_id": plan.layer_ids[0], "step": json.dumps(plan.layers[0].step, sort_keys=True)}])
+            self._record_base_only(plan)
         return plan.image_id
+
+    def _record_base_only(self, plan: recipe.Plan) -> None:
+        """Record an image that is only the debian_slim base as ready: there is nothing to build."""
+        self.store.save_image(plan.image_id, description=plan.description, status="ready", config=plan.config, error="", built_at=time.time(),
+                              layers=[{"layer_id": plan.layer_ids[0], "step": json.dumps(plan.layers[0].step, sort_keys=True)}])
 
     async def snapshot_container(self, worker_id: str, container_id: str, parent_image_id: str, timeout: float = 300.0) -> str:
         """A new image: the parent's layers plus what the running container wrote so far."""
