@@ -197,6 +197,9 @@ def test_env_workdir_secrets_and_no_token_in_user_env(gvisor):
     missing = sb.exec("no-such-program")
     assert missing.wait() == 127
     assert "no-such-program" in missing.stderr.read()
+    nowhere = sb.exec("pwd", workdir="/no/such/dir")
+    assert nowhere.wait() == 127
+    assert "workdir '/no/such/dir' does not exist" in nowhere.stderr.read()
     sb.terminate()
 
 

@@ -1,10 +1,21 @@
-"""The supervisor inside a sandbox.
+"""The supervisor inside a sandbox: its PID 1.
 
-It connects to the control plane through the worker's unix socket with the sandbox's one-time
-token (which it removes from its environment first, so no child ever sees it) and holds one
-bidirectional stream: the server pushes exec, stdin, kill and file requests; the supervisor
-streams outputs and exit codes back. The user's processes are its children, each in a session
-of its own, so a timeout or a runaway process tree can be killed as a whole.
+It holds one link to the worker, a unix socket bind-mounted into the sandbox at LINK. The worker
+relays between the link and the control plane (squall/worker/sandbox_link.py), so the sandbox
+holds no credential and cannot reach the control plane at all. The worker sends commands (init,
+exec, stdin, kill, resize, file requests); the supervisor sends events (outputs, exits, file
+replies). The user's processes are its children, each in a session of its own, so a timeout or a
+runaway process tree can be killed as a whole.
+
+It is started with `python3 -I -S` and imports only modules built into the interpreter: under
+gVisor every module costs milliseconds, and this process is on the path of every sandbox's start.
+So: an epoll loop instead of asyncio, its own framing instead of gRPC, and processes started with
+`_posixsubprocess` (what subprocess.Popen uses underneath) where its signature is known.
+
+Frames on the link: a 4-byte big-endian length, then the body.
+- worker -> supervisor: `marshal` of a dict {"kind": ..., fields...} (the worker is trusted);
+- supervisor -> worker: a 4-byte length, a JSON header {kind: {fields}}, then a binary payload
+  (output or file data). The worker treats this direction as untrusted input.
 
 Containment it adds on top of the runtime's cgroups: gVisor's pids cgroup counts the sandbox's
 host threads, not the processes inside it, so a watchdog counts the processes in the sandbox and
@@ -13,233 +24,297 @@ kills the session that pushes them past the limit (a fork bomb), telling the cal
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ctypes
+import _signal
+import _socket
+import _thread
+import errno
+import marshal
 import os
-import resource
-import shutil
-import signal
-import stat as stat_mod
-import subprocess
+import select
 import sys
 import time
 
-import grpc
+try:
+    import _posixsubprocess
+except ImportError:  # an interpreter without it: subprocess (below) is used instead
+    _posixsubprocess = None
 
-from squall import config
-from squall._proto.squall.v1 import sandbox_pb2 as sb_pb
-from squall._proto.squall.v1 import sandbox_pb2_grpc
-
+LINK = "/opt/squall/run/link.sock"
 MAIN = ""  # the exec id of the main command
 READ_CHUNK = 64 * 1024
+MAX_FRAME = 8 << 20
 WATCHDOG_S = 0.01  # while user processes run
 IDLE_WATCHDOG_S = 0.5
 MEMORY_WATCH_S = 0.002  # while memory use is past half the limit
 MEMORY_USAGE = "/sys/fs/cgroup/memory/memory.usage_in_bytes"
 MEMORY_STAT = "/sys/fs/cgroup/memory/memory.stat"
-NPROC_HEADROOM = 64  # the supervisor's threads (gRPC, file I/O) under RLIMIT_NPROC
+NPROC_HEADROOM = 64  # the supervisor's threads (file I/O) under RLIMIT_NPROC
 PR_SET_DUMPABLE = 4
-# Variables only the supervisor needs: never passed on to the user's processes.
-INTERNAL_ENV = ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", config.ENV_CONTAINER_SERVER, config.ENV_SANDBOX_TOKEN)
-
-
-def _scrub_environ(name: str) -> None:
-    """Zero `name=...` in the process's original environment block, which /proc/<pid>/environ
-    shows to anyone who may read it (gVisor lets root read it despite PR_SET_DUMPABLE=0)."""
-    try:
-        libc = ctypes.CDLL(None)
-        environ = ctypes.POINTER(ctypes.c_char_p).in_dll(libc, "environ")
-    except (OSError, ValueError):
-        return
-    prefix = name.encode() + b"="
-    i = 0
-    while environ[i] is not None:
-        if environ[i].startswith(prefix):
-            address = ctypes.cast(environ, ctypes.POINTER(ctypes.c_void_p))[i]
-            ctypes.memset(address, 0, len(environ[i]))
-        i += 1
+TIOCSCTTY = 0x540E
+TIOCSWINSZ = 0x5414
+SIGKILL = _signal.SIGKILL
+EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP = select.EPOLLIN, select.EPOLLOUT, select.EPOLLERR, select.EPOLLHUP
 
 
 def _no_dumps() -> None:
     """Make the supervisor non-dumpable: without CAP_SYS_PTRACE (which sandboxes lack) no other
-    process may read its memory or /proc/<pid>/environ, even as root."""
+    process may read its memory, its /proc/<pid>/fd or /proc/<pid>/environ, even as root; so
+    user code cannot take over the link."""
     try:
+        import ctypes
+
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    except (OSError, AttributeError):
+    except (ImportError, OSError, AttributeError):
         pass
 
 
-class Proc:
-    """One user process: its pipes are read by the event loop, its exit comes from the SIGCHLD reaper."""
+# -- the link's encoding ------------------------------------------------------------------------
+_ESCAPES = {i: f"\\u{i:04x}" for i in range(32)}
+_ESCAPES[ord('"')] = '\\"'
+_ESCAPES[ord("\\")] = "\\\\"
 
-    def __init__(self, exec_id: str, popen: subprocess.Popen, timeout_s: float, loop: asyncio.AbstractEventLoop):
+
+def _json(v) -> str:
+    """JSON for the plain values events carry (the json module costs a C extension's load)."""
+    if isinstance(v, str):
+        return '"' + v.translate(_ESCAPES) + '"'
+    if v is True or v is False:
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, dict):
+        return "{" + ",".join(_json(k) + ":" + _json(x) for k, x in v.items()) + "}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(_json(x) for x in v) + "]"
+    raise TypeError(f"cannot encode {type(v).__name__}")
+
+
+def _text(s: str) -> str:
+    """A name that may hold undecodable bytes (surrogate escapes), made valid UTF-8."""
+    return s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+class Proc:
+    """One user process: its output fds are read by the loop, its exit comes from the reaper."""
+
+    def __init__(self, exec_id: str, pid: int, timeout_s: float, outputs: dict[int, int], stdin_fd: int | None, master: int | None):
         self.exec_id = exec_id
-        self.pid = popen.pid
-        self.popen = popen
+        self.pid = pid
         self.timeout_s = timeout_s
-        self.deadline = time.monotonic() + timeout_s if timeout_s > 0 else None
+        self.deadline = time.monotonic() + timeout_s if timeout_s else None
         self.kill_reason = ""
-        self.exit: asyncio.Future = loop.create_future()
-        self.pipes_closed: list[asyncio.Future] = [loop.create_future(), loop.create_future()]
-        self.stdin: asyncio.StreamWriter | None = None
-        self.reported: asyncio.Future = loop.create_future()  # its exit was sent
-        self.master: int | None = None  # its pseudo-terminal, when it runs on one
+        self.outputs = outputs  # fd -> 1 (stdout) or 2 (stderr); a terminal's master is 1
+        self.stdin_fd = stdin_fd
+        self.master = master
+        self.pending: list[list] = []  # stdin not yet written: [memoryview, req, eof]
+        self.code: int | None = None
+        self.report_by = 0.0  # report the exit by then even if a background child holds a pipe
+        self.reported = False
 
 
 class Supervisor:
-    def __init__(self) -> None:
-        self.target = os.environ[config.ENV_CONTAINER_SERVER]
-        self.token = os.environ.pop(config.ENV_SANDBOX_TOKEN, "")
-        self.base_env = {k: v for k, v in os.environ.items() if k not in INTERNAL_ENV}
-        for k in INTERNAL_ENV:
-            os.environ.pop(k, None)
+    def __init__(self, link) -> None:
+        self.link = link
+        self.base_env = dict(os.environ)
         self.env: dict[str, str] = dict(self.base_env)
         self.workdir = "/"
         self.pids_limit = 0
         self.memory_limit = 0
         self.memory_high = False
-        self.wake_watchdog = asyncio.Event()
         self.procs: dict[str, Proc] = {}
         self.by_pid: dict[int, Proc] = {}
-        self.outbox: asyncio.Queue[sb_pb.AgentEvent] = asyncio.Queue()
-        self.main_exit: asyncio.Future | None = None
+        self.by_fd: dict[int, tuple] = {}  # fd -> (handler, arg)
+        self.ep = select.epoll()
+        self.inbuf = bytearray()
+        self.outbuf = bytearray()
+        self.closing = False  # the main command's exit is sent: flush, then stop
+        self.lost = False
+        self.main_code: int | None = None
+        self.waiting_main: Proc | None = None  # the main exit, held until the others report
+        self.next_watchdog = 0.0
+        self.done_files: list[tuple[int, dict, bytes]] = []
+        self.lock = _thread.allocate_lock()
+        self.sig_r, sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.file_r, self.file_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        _signal.set_wakeup_fd(sig_w)
+        _signal.signal(_signal.SIGCHLD, lambda *_: None)
+        self._watch(link.fileno(), EPOLLIN, self._on_link, None)
+        self._watch(self.sig_r, EPOLLIN, self._on_signal, None)
+        self._watch(self.file_r, EPOLLIN, self._on_files, None)
 
-    # -- the stream --------------------------------------------------------------------------
-    async def run(self) -> int:
-        self.loop = asyncio.get_running_loop()
-        self.loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
-        options = [*config.grpc_options(), ("grpc.enable_http_proxy", 0)]
-        async with grpc.aio.insecure_channel(self.target, options=options) as channel:
-            stub = sandbox_pb2_grpc.SandboxAgentServiceStub(channel)
-            call = stub.SandboxConnect(metadata=(("x-squall-sandbox-token", self.token),))
-            self.token = ""
-            self.outbox.put_nowait(sb_pb.AgentEvent(hello=sys.version.split()[0]))
-            writer = asyncio.create_task(self._write(call))
-            watchdog = asyncio.create_task(self._watchdog())
-            code = 0
-            try:
-                async for cmd in call:
-                    kind = cmd.WhichOneof("command")
-                    if kind == "init":
-                        await self._init(cmd.init)
-                    elif kind == "exec":
-                        await self._exec(cmd.exec)
-                    elif kind == "stdin":
-                        asyncio.create_task(self._stdin(cmd.stdin))
-                    elif kind == "kill":
-                        p = self.procs.get(cmd.kill.exec_id)
-                        if p is not None:
-                            self._kill(p, cmd.kill.reason or "killed on request")
-                    elif kind == "file":
-                        asyncio.create_task(self._file(cmd.file))
-                    elif kind == "resize":
-                        p = self.procs.get(cmd.resize.exec_id)
-                        if p is not None and p.master is not None:
-                            _set_size(p.master, cmd.resize.size)
-                    if self.main_exit is not None and self.main_exit.done():
-                        break
-            except grpc.aio.AioRpcError as exc:
-                print(f"squall sandbox supervisor: lost the control plane: {exc.code().name}", file=sys.stderr)
-                code = 1
-            if self.main_exit is not None and self.main_exit.done():
-                code = self.main_exit.result()
-            # Let the last events (the main command's exit) reach the server.
-            await self.outbox.join() if not writer.done() else None
-            watchdog.cancel()
-            writer.cancel()
-            call.cancel()
-            for p in list(self.procs.values()):
-                self._kill(p, "the sandbox stopped")
-            return code
+    # -- the loop ------------------------------------------------------------------------------
+    def _watch(self, fd: int, mask: int, handler, arg) -> None:
+        self.by_fd[fd] = (handler, arg)
+        self.ep.register(fd, mask)
 
-    async def _write(self, call) -> None:
-        while True:
-            ev = await self.outbox.get()
+    def _unwatch(self, fd: int) -> None:
+        if self.by_fd.pop(fd, None) is not None:
+            self.ep.unregister(fd)
+
+    def run(self) -> int:
+        self._send("hello", sys.version.split()[0])
+        while not self.lost and not (self.closing and not self.outbuf):
+            now = time.monotonic()
+            timeout = max(0.0, self.next_watchdog - now) if self.next_watchdog else (WATCHDOG_S if self.procs else IDLE_WATCHDOG_S)
             try:
-                await call.write(ev)
-            finally:
-                self.outbox.task_done()
-            if ev.WhichOneof("event") == "exited" and ev.exited.exec_id == MAIN:
-                await call.done_writing()
+                events = self.ep.poll(timeout)
+            except InterruptedError:
+                continue
+            for fd, mask in events:
+                entry = self.by_fd.get(fd)
+                if entry is not None:
+                    entry[0](fd, mask, entry[1])
+            if time.monotonic() >= self.next_watchdog:
+                self._watchdog()
+        for p in list(self.procs.values()):
+            self._kill(p, "the sandbox stopped")
+        if self.lost and self.main_code is None:
+            print("squall sandbox supervisor: lost the link to the worker", file=sys.stderr)
+            return 1
+        return self.main_code or 0
+
+    # -- the link --------------------------------------------------------------------------------
+    def _send(self, kind: str, fields, payload: bytes = b"") -> None:
+        header = _json({kind: fields}).encode()
+        self.outbuf += (4 + len(header) + len(payload)).to_bytes(4, "big") + len(header).to_bytes(4, "big") + header
+        self.outbuf += payload
+        self._flush()
+
+    def _flush(self) -> None:
+        try:
+            while self.outbuf:
+                n = self.link.send(self.outbuf)
+                del self.outbuf[:n]
+        except BlockingIOError:
+            pass
+        except OSError:
+            self.lost = True
+            return
+        self.ep.modify(self.link.fileno(), EPOLLIN | (EPOLLOUT if self.outbuf else 0))
+
+    def _on_link(self, fd: int, mask: int, _) -> None:
+        if mask & EPOLLOUT:
+            self._flush()
+        if not mask & (EPOLLIN | EPOLLHUP | EPOLLERR):
+            return
+        try:
+            data = self.link.recv(1 << 20)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.lost = True
+            return
+        self.inbuf += data
+        while len(self.inbuf) >= 4:
+            n = int.from_bytes(self.inbuf[:4], "big")
+            if n > MAX_FRAME:
+                self.lost = True
                 return
+            if len(self.inbuf) < 4 + n:
+                break
+            cmd = marshal.loads(bytes(self.inbuf[4 : 4 + n]))
+            del self.inbuf[: 4 + n]
+            self._command(cmd)
 
-    def _send(self, **kw) -> None:
-        self.outbox.put_nowait(sb_pb.AgentEvent(**kw))
+    def _command(self, cmd: dict) -> None:
+        kind = cmd.pop("kind")
+        if kind == "init":
+            self._init(cmd)
+        elif kind == "exec":
+            self._exec(cmd)
+        elif kind == "stdin":
+            self._stdin(cmd)
+        elif kind == "kill":
+            p = self.procs.get(cmd.get("exec_id", ""))
+            if p is not None:
+                self._kill(p, cmd.get("reason") or "killed on request")
+        elif kind == "file":
+            _thread.start_new_thread(self._file, (cmd,))
+        elif kind == "resize":
+            p = self.procs.get(cmd.get("exec_id", ""))
+            if p is not None and p.master is not None:
+                _set_size(p.master, cmd.get("size", {}))
 
     # -- processes ---------------------------------------------------------------------------
-    async def _init(self, init: sb_pb.AgentInit) -> None:
-        self.env = {**self.base_env, **dict(init.env)}
-        self.workdir = init.workdir or "/"
-        self.pids_limit = init.pids_limit
-        self.memory_limit = init.memory_limit_mb << 20
+    def _init(self, init: dict) -> None:
+        self.env = {**self.base_env, **init.get("env", {})}
+        self.workdir = init.get("workdir") or "/"
+        self.pids_limit = init.get("pids_limit", 0)
+        self.memory_limit = init.get("memory_limit_mb", 0) << 20
         if self.pids_limit:
             # gVisor counts every task of a uid against RLIMIT_NPROC, root's too (Linux exempts
             # root; there runc's pids cgroup holds the line): the supervisor's own threads, the
             # user's processes and zombies not yet reaped. The hard cap sits well above the
             # watchdog's limit, so a fork bomb grows past the limit (and is found, killed and
             # reported) instead of stalling just under it and dying out unnoticed.
-            limit = max(2 * self.pids_limit, self.pids_limit + NPROC_HEADROOM)
-            with contextlib.suppress(ValueError, OSError):
-                resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
-        if init.command:
-            self.main_exit = self.loop.create_future()
-            await self._exec(sb_pb.AgentExec(exec_id=MAIN, argv=list(init.command), workdir=self.workdir))
+            import resource
 
-    async def _exec(self, req: sb_pb.AgentExec) -> None:
-        env = {**self.env, **dict(req.env)}
-        cwd = req.workdir or self.workdir
-        master = None
+            limit = max(2 * self.pids_limit, self.pids_limit + NPROC_HEADROOM)
+            try:
+                resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
+            except (ValueError, OSError):
+                pass
+        if init.get("command"):
+            self._exec({"exec_id": MAIN, "argv": init["command"], "workdir": self.workdir})
+
+    def _exec(self, req: dict) -> None:
+        exec_id = req.get("exec_id", "")
+        argv = list(req.get("argv", []))
+        env = {**self.env, **req.get("env", {})}
+        cwd = req.get("workdir") or self.workdir
         try:
-            if req.HasField("pty"):
-                master, popen = _spawn_on_pty(list(req.argv), cwd, {"TERM": "xterm-256color", **env}, req.pty)
+            if "pty" in req:
+                master, pid = _spawn_on_pty(argv, cwd, {"TERM": "xterm-256color", **env}, req["pty"])
+                outputs, stdin_fd = {master: 1}, None
             else:
-                # Popen (vfork + exec) is the cheapest start under gVisor; exits come from the SIGCHLD reaper.
-                popen = subprocess.Popen(list(req.argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
-                                         start_new_session=True)
-        except (OSError, ValueError, subprocess.SubprocessError) as exc:
-            why = f"cannot start {req.argv[0] if req.argv else '(no command)'!r}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
+                master = None
+                pid, stdin_fd, outputs = _spawn_on_pipes(argv, cwd, env)
+        except (OSError, ValueError, RuntimeError) as exc:
+            why = f"cannot start {argv[0] if argv else '(no command)'!r}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
             if isinstance(exc, OSError) and exc.filename and exc.filename == cwd:
                 why = f"workdir {cwd!r} does not exist in the sandbox"
-            self._send(output=sb_pb.AgentOutput(exec_id=req.exec_id, fd=2, data=(why + "\n").encode()))
-            self._exited(req.exec_id, 127 if isinstance(exc, FileNotFoundError) else 126, why)
+            self._send("output", {"exec_id": exec_id, "fd": 2}, (why + "\n").encode())
+            self._exited(exec_id, 127 if isinstance(exc, FileNotFoundError) else 126, why)
             return
-        p = Proc(req.exec_id, popen, req.timeout_s, self.loop)
-        self.procs[req.exec_id] = p
+        p = Proc(exec_id, pid, req.get("timeout_s", 0.0), outputs, stdin_fd, master)
+        self.procs[exec_id] = p
         self.by_pid[p.pid] = p
-        self.wake_watchdog.set()
-        self._send(started=req.exec_id)
-        if master is not None:  # one terminal for stdin, stdout and stderr
-            p.master = master
-            os.set_blocking(master, False)
-            self.loop.add_reader(master, self._readable, p, 1, _Fd(master))
-            p.pipes_closed[1].set_result(None)
-            asyncio.create_task(self._reap(p))
-            return
-        for fd_num, pipe in ((1, popen.stdout), (2, popen.stderr)):
-            fd = pipe.fileno()
-            os.set_blocking(fd, False)
-            self.loop.add_reader(fd, self._readable, p, fd_num, pipe)
-        transport, protocol = await self.loop.connect_write_pipe(lambda: _WriteProtocol(self.loop), popen.stdin)
-        p.stdin = asyncio.StreamWriter(transport, protocol, None, self.loop)
-        asyncio.create_task(self._reap(p))
+        for fd in outputs:
+            self._watch(fd, EPOLLIN, self._readable, p)
+        self._send("started", exec_id)
+        self.next_watchdog = 0.0  # a new process wakes the watchdog at once
 
-    def _readable(self, p: Proc, fd_num: int, pipe) -> None:
-        fd = pipe.fileno()
+    def _readable(self, fd: int, mask: int, p: Proc) -> None:
+        if mask & EPOLLOUT:  # a terminal's master: room for pending stdin
+            self._write_stdin(fd, mask, p)
+        if not mask & (EPOLLIN | EPOLLHUP | EPOLLERR):
+            return
         try:
             data = os.read(fd, READ_CHUNK)
         except BlockingIOError:
             return
-        except OSError:
+        except OSError:  # EIO: a terminal whose last user is gone
             data = b""
         if data:
-            self._send(output=sb_pb.AgentOutput(exec_id=p.exec_id, fd=fd_num, data=data))
+            self._send("output", {"exec_id": p.exec_id, "fd": p.outputs[fd]}, data)
             return
-        self.loop.remove_reader(fd)
-        pipe.close()
-        p.pipes_closed[fd_num - 1].set_result(None)
+        self._unwatch(fd)
+        del p.outputs[fd]
+        if fd != p.master:
+            os.close(fd)
+        self._maybe_report(p)
 
-    def _on_sigchld(self) -> None:
+    def _on_signal(self, fd: int, mask: int, _) -> None:
+        try:
+            while os.read(fd, 512):
+                pass
+        except BlockingIOError:
+            pass
+        self._reap()
+
+    def _reap(self) -> None:
         """Reap every ended child: ours, and orphans handed to the supervisor (the sandbox's init)."""
         while True:
             try:
@@ -249,77 +324,123 @@ class Supervisor:
             if pid == 0:
                 return
             p = self.by_pid.pop(pid, None)
-            if p is not None and not p.exit.done():
-                p.popen.returncode = code = os.waitstatus_to_exitcode(status)
-                p.exit.set_result(code)
+            if p is not None and p.code is None:
+                p.code = os.waitstatus_to_exitcode(status)
+                # Output still in the pipes comes before the exit; a background child that keeps
+                # a pipe open does not hold the exit back for long.
+                p.report_by = time.monotonic() + 1.0
+                self._maybe_report(p)
 
-    async def _reap(self, p: Proc) -> None:
-        code = await p.exit
-        # Output still in the pipes comes before the exit; a background child that keeps a pipe
-        # open does not hold the exit back for long.
-        await asyncio.wait(p.pipes_closed, timeout=1.0)
-        if p.stdin is not None:
-            p.stdin.close()
+    def _maybe_report(self, p: Proc, force: bool = False) -> None:
+        if p.code is None or p.reported or (p.outputs and not force):
+            return
+        for fd in list(p.outputs):
+            self._unwatch(fd)
+            if fd != p.master:
+                os.close(fd)
+        p.outputs.clear()
+        self._close_stdin(p)
+        if p.master is not None:
+            os.close(p.master)
+            p.master = None
+        p.reported = True
         self.procs.pop(p.exec_id, None)
         if p.exec_id == MAIN and self.procs:
             # The sandbox ends with its main command: other processes are stopped, and report
-            # how they ended before the main command's exit closes the stream.
-            others = list(self.procs.values())
-            for q in others:
+            # how they ended before the main command's exit closes the link.
+            for q in self.procs.values():
                 self._kill(q, "the sandbox's main command exited")
-            await asyncio.wait([q.reported for q in others], timeout=2.0)
-        self._exited(p.exec_id, code, p.kill_reason)
-        p.reported.set_result(None)
+            self.waiting_main = p
+            p.report_by = time.monotonic() + 2.0
+            return
+        self._exited(p.exec_id, p.code, p.kill_reason)
+        if self.waiting_main is not None and not self.procs:
+            main, self.waiting_main = self.waiting_main, None
+            self._exited(main.exec_id, main.code, main.kill_reason)
 
     def _exited(self, exec_id: str, code: int, reason: str) -> None:
-        self._send(exited=sb_pb.AgentExited(exec_id=exec_id, returncode=code, reason=reason))
-        if exec_id == MAIN and self.main_exit is not None and not self.main_exit.done():
-            self.main_exit.set_result(code if code >= 0 else 128 - code)
+        self._send("exited", {"exec_id": exec_id, "returncode": code, "reason": reason})
+        if exec_id == MAIN:
+            self.main_code = code if code >= 0 else 128 - code
+            self.closing = True
 
     def _kill(self, p: Proc, reason: str) -> None:
         if not p.kill_reason:
             p.kill_reason = reason
         _kill_session(p.pid)
 
-    async def _stdin(self, req: sb_pb.AgentStdin) -> None:
-        p = self.procs.get(req.exec_id)
-        if p is not None and p.master is not None:
-            with contextlib.suppress(OSError):
-                view = memoryview(req.data)
-                while view:
-                    try:
-                        view = view[os.write(p.master, view):]
-                    except BlockingIOError:
-                        await asyncio.sleep(0.005)
-                if req.eof:
-                    os.write(p.master, b"\x04")  # ^D: end of input on a terminal
-        elif p is not None and p.stdin is not None:
-            try:
-                if req.data:
-                    p.stdin.write(req.data)
-                    await p.stdin.drain()
-                if req.eof:
-                    p.stdin.close()
-            except (ConnectionError, BrokenPipeError, RuntimeError):
-                pass  # the process closed its stdin or is gone
-        if req.req:
-            self._send(stdin_ack=sb_pb.AgentStdinAck(exec_id=req.exec_id, req=req.req))
+    def _stdin(self, req: dict) -> None:
+        p = self.procs.get(req.get("exec_id", ""))
+        if p is None or (p.stdin_fd is None and p.master is None):
+            if req.get("req"):
+                self._send("stdin_ack", {"exec_id": req.get("exec_id", ""), "req": req["req"]})
+            return
+        p.pending.append([memoryview(req.get("data", b"")), req.get("req", 0), req.get("eof", False)])
+        self._write_stdin(p.master if p.master is not None else p.stdin_fd, 0, p)
 
-    async def _watchdog(self) -> None:
-        """Exec timeouts, and the process limit (see the module docstring)."""
-        while True:
-            self.wake_watchdog.clear()
-            with contextlib.suppress(asyncio.TimeoutError):  # a new process wakes it at once
-                await asyncio.wait_for(self.wake_watchdog.wait(), (MEMORY_WATCH_S if self.memory_high else WATCHDOG_S) if self.procs else IDLE_WATCHDOG_S)
-            now = time.monotonic()
-            for p in list(self.procs.values()):
-                if p.deadline is not None and now >= p.deadline and not p.kill_reason:
-                    self._kill(p, f"timed out: the exec ran past its timeout of {p.timeout_s:g} s and was killed")
-            # Also with no exec left: a bomb's processes can outlive the exec that started them.
-            if self.pids_limit and _count_processes() > self.pids_limit:
-                await self._contain()
-            if self.memory_limit and self.procs:
-                self._check_memory()
+    def _write_stdin(self, fd: int, mask: int, p: Proc) -> None:
+        while p.pending:
+            chunk = p.pending[0]
+            try:
+                while chunk[0]:
+                    chunk[0] = chunk[0][os.write(fd, chunk[0]) :]
+            except BlockingIOError:
+                if p.master is None and fd not in self.by_fd:
+                    self._watch(fd, EPOLLOUT, self._write_stdin, p)
+                elif p.master is not None and fd in self.by_fd:
+                    self.ep.modify(fd, EPOLLIN | EPOLLOUT)
+                else:  # the terminal is closing: nobody reads any more
+                    p.pending.clear()
+                return
+            except OSError:  # the process closed its stdin or is gone
+                chunk[0] = memoryview(b"")
+            p.pending.pop(0)
+            if chunk[2]:
+                if p.master is not None:
+                    try:
+                        os.write(p.master, b"\x04")  # ^D: end of input on a terminal
+                    except OSError:
+                        pass
+                else:
+                    self._close_stdin(p)
+            if chunk[1]:
+                self._send("stdin_ack", {"exec_id": p.exec_id, "req": chunk[1]})
+        if p.master is not None and p.master in self.by_fd:
+            self.ep.modify(p.master, EPOLLIN)
+        elif p.stdin_fd is not None and p.stdin_fd in self.by_fd:
+            self._unwatch(p.stdin_fd)
+
+    def _close_stdin(self, p: Proc) -> None:
+        if p.stdin_fd is not None:
+            if p.stdin_fd in self.by_fd:
+                self._unwatch(p.stdin_fd)
+            os.close(p.stdin_fd)
+            p.stdin_fd = None
+        for _, req, _ in p.pending:
+            if req:
+                self._send("stdin_ack", {"exec_id": p.exec_id, "req": req})
+        p.pending.clear()
+
+    # -- the watchdog --------------------------------------------------------------------------
+    def _watchdog(self) -> None:
+        """Exec timeouts, late exit reports, the process limit and the memory limit."""
+        now = time.monotonic()
+        for p in list(self.procs.values()):
+            if p.deadline is not None and now >= p.deadline and not p.kill_reason:
+                self._kill(p, f"timed out: the exec ran past its timeout of {p.timeout_s:g} s and was killed")
+            if p.code is not None and not p.reported and now >= p.report_by:
+                self._maybe_report(p, force=True)
+        if self.waiting_main is not None and now >= self.waiting_main.report_by:
+            main, self.waiting_main = self.waiting_main, None
+            self.procs.clear()
+            self._exited(main.exec_id, main.code, main.kill_reason)
+        # Also with no exec left: a bomb's processes can outlive the exec that started them.
+        if self.pids_limit and _count_processes() > self.pids_limit:
+            self._contain()
+        if self.memory_limit and self.procs:
+            self._check_memory()
+        pause = (MEMORY_WATCH_S if self.memory_high else WATCHDOG_S) if self.procs else IDLE_WATCHDOG_S
+        self.next_watchdog = time.monotonic() + pause
 
     def _check_memory(self) -> None:
         """Near the memory limit, kill the exec using the most memory, and say why: otherwise the
@@ -328,12 +449,13 @@ class Supervisor:
         self.memory_high = usage is not None and usage > self.memory_limit // 2
         if usage is None or usage < self.memory_limit:
             return
-        rss = {p: sum(_rss(pid) for pid in _sessions().get(p.pid, [p.pid])) for p in self.procs.values() if not p.kill_reason}
+        sessions = _sessions()
+        rss = {p: sum(_rss(pid) for pid in sessions.get(p.pid, [p.pid])) for p in self.procs.values() if not p.kill_reason and p.code is None}
         if rss:
             victim = max(rss, key=rss.get)
             self._kill(victim, f"out of memory (limit {self.memory_limit >> 20} MiB): it used {rss[victim] >> 20} MiB and was killed")
 
-    async def _contain(self) -> None:
+    def _contain(self) -> None:
         """Too many processes: kill the session that has the most (a fork bomb), then check."""
         why = f"killed: its processes went past the sandbox's limit of {self.pids_limit} processes (a fork bomb?)"
         sessions = _sessions()
@@ -348,124 +470,194 @@ class Supervisor:
             _signal_group(worst)
             if _count_processes() <= self.pids_limit // 2:
                 return
-            await asyncio.sleep(0.01)
+            time.sleep(0.01)
         # Still too many (the bomb escaped its session): stop every user process.
         for q in self.procs.values():
             if not q.kill_reason:
                 q.kill_reason = why
-        with contextlib.suppress(OSError):
-            os.kill(-1, signal.SIGKILL)  # every process but the supervisor itself
-
-    # -- files -------------------------------------------------------------------------------
-    async def _file(self, req: sb_pb.AgentFileRequest) -> None:
         try:
-            reply = await asyncio.to_thread(self._file_op, req)
+            os.kill(-1, SIGKILL)  # every process but the supervisor itself
+        except OSError:
+            pass
+
+    # -- files (in threads: a FIFO or a slow disk must not stall the loop) ----------------------
+    def _file(self, req: dict) -> None:
+        path = req.get("path", "")
+        try:
+            reply, data = self._file_op(req)
         except FileNotFoundError as exc:
-            reply = sb_pb.AgentFileReply(error=f"{exc.filename or req.path}: no such file or directory", error_kind="not_found")
-        except (IsADirectoryError, NotADirectoryError, FileExistsError, PermissionError, OSError, ValueError) as exc:
-            text = f"{getattr(exc, 'filename', None) or req.path}: {exc.strerror}" if isinstance(exc, OSError) and exc.strerror else str(exc)
-            reply = sb_pb.AgentFileReply(error=text, error_kind="invalid")
-        reply.req = req.req
-        self._send(file=reply)
+            reply, data = {"error": f"{exc.filename or path}: no such file or directory", "error_kind": "not_found"}, b""
+        except (OSError, ValueError) as exc:
+            text = f"{getattr(exc, 'filename', None) or path}: {exc.strerror}" if isinstance(exc, OSError) and exc.strerror else str(exc)
+            reply, data = {"error": _text(text), "error_kind": "invalid"}, b""
+        reply["req"] = req.get("req", 0)
+        with self.lock:
+            self.done_files.append((reply, data))
+        try:
+            os.write(self.file_w, b"f")
+        except BlockingIOError:
+            pass  # the loop is already woken
+
+    def _on_files(self, fd: int, mask: int, _) -> None:
+        try:
+            while os.read(fd, 512):
+                pass
+        except BlockingIOError:
+            pass
+        with self.lock:
+            done, self.done_files = self.done_files, []
+        for reply, data in done:
+            self._send("file", reply, data)
 
     def _path(self, path: str) -> str:
         if not path:
             raise ValueError("a path is needed")
         return path if path.startswith("/") else os.path.join(self.workdir, path)
 
-    def _file_op(self, req: sb_pb.AgentFileRequest) -> sb_pb.AgentFileReply:
-        path = self._path(req.path)
-        op = req.op
+    def _file_op(self, req: dict) -> tuple[dict, bytes]:
+        path = self._path(req.get("path", ""))
+        op = req.get("op", "")
+        offset = req.get("offset", 0)
         if op == "read":
             with open(path, "rb") as f:
-                f.seek(req.offset)
-                return sb_pb.AgentFileReply(data=f.read(req.length))
+                f.seek(offset)
+                return {}, f.read(req.get("length", 0))
         if op == "write":
-            if req.offset == 0:
-                with open(path, "wb") as f:
-                    f.write(req.data)
-            else:
-                with open(path, "r+b") as f:
-                    f.seek(req.offset)
-                    f.write(req.data)
-            return sb_pb.AgentFileReply()
+            with open(path, "wb" if offset == 0 else "r+b") as f:
+                f.seek(offset)
+                f.write(req.get("data", b""))
+            return {}, b""
         if op == "list":
-            entries = []
             with os.scandir(path) as it:
-                for e in sorted(it, key=lambda e: e.name):
-                    st = e.stat(follow_symlinks=False)
-                    entries.append(_entry(os.path.join(path, e.name), st))
-            return sb_pb.AgentFileReply(entries=entries)
+                names = sorted(it, key=lambda e: e.name)
+                return {"entries": [_entry(os.path.join(path, e.name), e.stat(follow_symlinks=False)) for e in names]}, b""
         if op == "mkdir":
-            if req.recursive:
+            if req.get("recursive"):
                 os.makedirs(path, exist_ok=True)
             else:
                 os.mkdir(path)
-            return sb_pb.AgentFileReply()
+            return {}, b""
         if op == "remove":
             if os.path.isdir(path) and not os.path.islink(path):
-                if req.recursive:
+                if req.get("recursive"):
+                    import shutil
+
                     shutil.rmtree(path)
                 else:
                     os.rmdir(path)
             else:
                 os.unlink(path)
-            return sb_pb.AgentFileReply()
+            return {}, b""
         if op == "stat":
-            return sb_pb.AgentFileReply(stat=_entry(path, os.stat(path)))
+            return {"stat": _entry(path, os.stat(path))}, b""
         raise ValueError(f"unknown file operation {op!r}")
 
 
-class _Fd:
-    """A raw fd with the two methods _readable() uses on a pipe."""
-
-    def __init__(self, fd: int):
-        self.fd = fd
-
-    def fileno(self) -> int:
-        return self.fd
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
+def _entry(path: str, st: os.stat_result) -> dict:
+    return {"path": _text(path), "is_dir": (st.st_mode & 0o170000) == 0o040000, "size": st.st_size, "mtime": st.st_mtime, "mode": st.st_mode & 0o7777}
 
 
-def _set_size(fd: int, size) -> None:
+def _set_size(fd: int, size: dict) -> None:
     import fcntl
-    import struct
-    import termios
 
-    with contextlib.suppress(OSError):
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size.rows or 24, size.cols or 80, 0, 0))
+    try:
+        rows, cols = size.get("rows") or 24, size.get("cols") or 80
+        fcntl.ioctl(fd, TIOCSWINSZ, rows.to_bytes(2, sys.byteorder) + cols.to_bytes(2, sys.byteorder) + bytes(4))
+    except OSError:
+        pass
 
 
-def _spawn_on_pty(argv: list[str], cwd: str, env: dict[str, str], size) -> tuple[int, subprocess.Popen]:
+def _spawn(argv: list[str], cwd: str, env: dict[str, str], stdio: tuple[int, int, int], preexec_fn=None) -> int:
+    """Start `argv` as the leader of a new session on the fds `stdio`; returns its pid. Raises
+    OSError (filename: the program, or `cwd` when that is what failed) like subprocess.Popen."""
+    if not argv:
+        raise ValueError("no command given")
+    if _posixsubprocess is None or sys.version_info[:2] not in ((3, 11), (3, 12), (3, 13)):
+        import subprocess
+
+        popen = subprocess.Popen(argv, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2], cwd=cwd, env=env, start_new_session=True, preexec_fn=preexec_fn)
+        popen.returncode = 0  # the supervisor's reaper waits for it, not subprocess's own clean-up
+        return popen.pid
+    program = os.fsencode(argv[0])
+    if os.path.dirname(program):
+        executables = (program,)
+    else:  # the search os.execvpe() does, on the child's PATH
+        executables = tuple(os.path.join(os.fsencode(d), program) for d in os.get_exec_path(env))
+    env_list = []
+    for k, v in env.items():
+        if "=" in k:
+            raise ValueError(f"illegal environment variable name {k!r}")
+        env_list.append(os.fsencode(k) + b"=" + os.fsencode(v))
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    try:
+        # The arguments Popen passes on 3.11 to 3.13: close_fds, restore_signals, a new session,
+        # no process group, uid, gid or umask change, vfork where no preexec_fn is given.
+        pid = _posixsubprocess.fork_exec(
+            [os.fsencode(a) for a in argv], executables, True, (err_w,), cwd, env_list,
+            stdio[0], -1, -1, stdio[1], -1, stdio[2], err_r, err_w,
+            True, True, -1, None, None, None, -1, preexec_fn, True,
+        )
+    finally:
+        os.close(err_w)
+    try:
+        failure = bytearray()
+        while part := os.read(err_r, 50000):
+            failure += part
+    finally:
+        os.close(err_r)
+    if not failure:
+        return pid
+    try:  # the child could not exec: "OSError:<hex errno>:noexec" (the cwd failed) or ":" + detail
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+    kind, _, rest = bytes(failure).partition(b":")
+    hex_errno, _, message = rest.partition(b":")
+    if kind != b"OSError" or not hex_errno:
+        raise RuntimeError(message.decode(errors="replace") or "the process could not be started")
+    err = int(hex_errno, 16)
+    filename = cwd if message == b"noexec" else argv[0]
+    raise (FileNotFoundError if err == errno.ENOENT else OSError)(err, os.strerror(err), filename)
+
+
+def _spawn_on_pipes(argv: list[str], cwd: str, env: dict[str, str]) -> tuple[int, int, dict[int, int]]:
+    """Start `argv` on three pipes whose parent ends (raw, non-blocking fds) the supervisor owns:
+    stdin's write end, and stdout's and stderr's read ends."""
+    pipes = [os.pipe2(os.O_CLOEXEC) for _ in range(3)]
+    try:
+        pid = _spawn(argv, cwd, env, (pipes[0][0], pipes[1][1], pipes[2][1]))
+    except BaseException:
+        for r, w in pipes:
+            os.close(r)
+            os.close(w)
+        raise
+    os.close(pipes[0][0])
+    os.close(pipes[1][1])
+    os.close(pipes[2][1])
+    for fd in (pipes[0][1], pipes[1][0], pipes[2][0]):
+        os.set_blocking(fd, False)
+    return pid, pipes[0][1], {pipes[1][0]: 1, pipes[2][0]: 2}
+
+
+def _spawn_on_pty(argv: list[str], cwd: str, env: dict[str, str], size: dict) -> tuple[int, int]:
     """Start `argv` as a session leader whose controlling terminal is a new pseudo-terminal."""
     import fcntl
-    import termios
 
     master, slave = os.openpty()
+    os.set_blocking(master, False)
     _set_size(master, size)
 
     def take_terminal() -> None:  # in the child, after setsid()
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        fcntl.ioctl(0, TIOCSCTTY, 0)
 
     try:
-        popen = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env, start_new_session=True, preexec_fn=take_terminal)
+        pid = _spawn(argv, cwd, env, (slave, slave, slave), preexec_fn=take_terminal)
     except BaseException:
         os.close(master)
         raise
     finally:
         os.close(slave)
-    return master, popen
-
-
-class _WriteProtocol(asyncio.streams.FlowControlMixin, asyncio.Protocol):
-    """The stdin pipe's protocol: lets StreamWriter.drain() wait for a full pipe to empty."""
-
-
-def _entry(path: str, st: os.stat_result) -> sb_pb.FileEntry:
-    return sb_pb.FileEntry(path=path, is_dir=stat_mod.S_ISDIR(st.st_mode), size=st.st_size, mtime=st.st_mtime, mode=stat_mod.S_IMODE(st.st_mode))
+    return master, pid
 
 
 def _sessions() -> dict[int, list[int]]:
@@ -480,9 +672,7 @@ def _sessions() -> dict[int, list[int]]:
                 fields = f.read().rpartition(")")[2].split()
         except OSError:
             continue
-        if len(fields) <= 4:
-            continue
-        if fields[0] == "Z":
+        if len(fields) <= 4 or fields[0] == "Z":
             continue
         out.setdefault(int(fields[3]), []).append(int(name))
     return out
@@ -520,8 +710,10 @@ def _count_processes() -> int:
 
 
 def _signal_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+    try:
+        os.killpg(pgid, SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _kill_session(sid: int) -> None:
@@ -533,16 +725,35 @@ def _kill_session(sid: int) -> None:
             return
         for pid in left:
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
 
 
+def _connect(path: str, attempts: int = 50):
+    link = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    for _ in range(attempts):
+        try:
+            link.connect(path)
+            break
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ECONNREFUSED):
+                raise
+            time.sleep(0.01)
+    else:
+        link.connect(path)
+    link.setblocking(False)
+    return link
+
+
 def main() -> None:
-    _scrub_environ(config.ENV_SANDBOX_TOKEN)
     _no_dumps()
-    # Reap orphans: the supervisor is the sandbox's init.
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
-    code = asyncio.run(Supervisor().run())
+    _signal.signal(_signal.SIGTERM, lambda *_: os._exit(143))
+    code = Supervisor(_connect(LINK)).run()
     sys.stdout.flush()
+    sys.stderr.flush()
     os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

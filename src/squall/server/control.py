@@ -574,7 +574,7 @@ class ControlPlane:
             self.container_exited(cid, -9, False, f"worker {w.worker_id} was lost", worker_lost=True)
 
     def container_started(self, container_id: str, timings: dict[str, float]) -> None:
-        if self.sandboxes is not None and self.sandboxes.container_started(container_id):
+        if self.sandboxes is not None and self.sandboxes.container_started(container_id, timings):
             return
         c = self.containers.get(container_id)
         if c is not None:

@@ -107,6 +107,7 @@ class SandboxRec:
     claimed_at: float = 0.0
     deadline: float = float("inf")
     timeout_s: float = 0.0
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)  # the worker's start phases
     pooled: bool = False  # idle in the warm pool, nobody's yet
     from_pool: bool = False  # it was handed out from the warm pool
 
@@ -343,10 +344,11 @@ class SandboxManager:
         for rec in [s for s in self.sandboxes.values() if s.app_id == app_id]:
             self.terminate(rec, "its app was stopped")
 
-    def container_started(self, container_id: str) -> bool:
+    def container_started(self, container_id: str, timings: dict[str, float]) -> bool:
         rec = self.sandboxes.get(container_id)
         if rec is None:
             return False
+        rec.timings = dict(timings)
         if rec.stop_requested:  # terminated while the worker was still starting it
             w = self.cp.workers.get(rec.worker_id)
             if w is not None:
@@ -413,6 +415,10 @@ class SandboxManager:
 
     def agent_connected(self, rec: SandboxRec) -> None:
         rec.connected = True
+        if rec.timings.get("scheduled"):
+            t0 = rec.timings["scheduled"]
+            steps = ", ".join(f"{k} +{1000 * (v - t0):.0f} ms" for k, v in sorted(rec.timings.items(), key=lambda kv: kv[1]) if k != "scheduled")
+            log.info("sandbox %s: %s, supervisor connected +%.0f ms", rec.sandbox_id, steps, 1000 * (time.time() - t0))
         if not rec.pooled:
             rec.state = "running"
             rec.last_active = time.time()

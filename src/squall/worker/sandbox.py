@@ -1,16 +1,19 @@
 """Sandboxes on a worker: the container spec of a sandbox and the life of one.
 
-A sandbox is a container whose main process is the supervisor (`python3 -m squall.sandbox`,
-see squall/sandbox/) rather than the function agent. It gets the same read-only mounts as a
-function container (the squall package, the agent's dependencies, the socket to the control
-plane) but no code mount, and only its one-time token: the user's environment and Secrets reach
-the supervisor over its stream, never through the container's environment.
+A sandbox is a container whose main process is the supervisor (squall/sandbox/supervisor.py)
+rather than the function agent. It gets two mounts: the supervisor's directory (read-only) and the
+unix socket of its link to this worker (sandbox_link.py), which holds the sandbox's stream to the
+control plane. No token, no socket to the control plane and no squall package enter the sandbox;
+the user's environment and Secrets reach the supervisor over its link, never through the
+container's environment.
 """
 
 from __future__ import annotations
 
 import asyncio
+import compileall
 import contextlib
+import functools
 import logging
 import os
 import pathlib
@@ -18,12 +21,12 @@ import shutil
 import types
 from typing import TYPE_CHECKING
 
-import squall
-from squall import config
+import squall.sandbox
 from squall._proto.squall.v1 import sandbox_pb2 as sb_pb
 from squall._proto.squall.v1 import worker_pb2
 from squall.runtime.base import ContainerSpec, Mount, Runtime
 from squall.runtime.network import NetworkPolicy
+from squall.worker.sandbox_link import CONTAINER_LINK, SupervisorLink
 
 if TYPE_CHECKING:
     from squall.worker.worker import Worker
@@ -33,8 +36,12 @@ log = logging.getLogger("squall.worker")
 # Host threads gVisor's own kernel needs besides the sandbox's processes (its pids cgroup
 # counts threads); processes inside are capped by the supervisor's watchdog instead.
 GVISOR_THREAD_HEADROOM = 4096
-# The supervisor's own threads (gRPC, asyncio's child watchers) under runc's pids cgroup.
+# The supervisor's own threads (file I/O) under runc's pids cgroup.
 SUPERVISOR_PIDS = 64
+SUPERVISOR_DIR = "/opt/squall/sandbox"
+# `-I -S`: no site, no user paths, no PYTHON* variables: the supervisor imports only the modules
+# built into the interpreter (and subprocess), from its compiled file when the versions match.
+SUPERVISOR_ARGV = ["python3", "-I", "-S", "-c", f"import sys; sys.path.insert(0, {SUPERVISOR_DIR!r}); import supervisor; supervisor.main()"]
 
 
 def runtime_memory_limit_mb(limit_mb: int) -> int:
@@ -44,29 +51,25 @@ def runtime_memory_limit_mb(limit_mb: int) -> int:
     return limit_mb + max(64, limit_mb // 4)
 
 
-def sandbox_spec(worker: Worker, start: sb_pb.StartSandbox, runtime: Runtime) -> ContainerSpec:
+@functools.cache
+def _supervisor_dir() -> pathlib.Path:
+    """The supervisor's directory, its module compiled for this Python (the usual one in images)."""
+    path = pathlib.Path(squall.sandbox.__file__).parent
+    with contextlib.suppress(OSError):
+        compileall.compile_file(str(path / "supervisor.py"), quiet=2)
+    return path
+
+
+def sandbox_spec(worker: Worker, start: sb_pb.StartSandbox, runtime: Runtime, link_path: pathlib.Path) -> ContainerSpec:
     if not runtime.capabilities.isolation:
         raise RuntimeError(f"sandboxes run untrusted code and need an isolating runtime (gvisor or runc), not {runtime.name!r}")
-    squall_pkg = pathlib.Path(squall.__file__).parent
-    env = {
-        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "HOME": "/root",
-        "LANG": "C.UTF-8",
-        "PYTHONPATH": os.pathsep.join([config.CONTAINER_LIB_DIR, config.CONTAINER_AGENT_DIR]),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        config.ENV_CONTAINER_SERVER: f"unix://{config.CONTAINER_SOCKET}",
-        config.ENV_SANDBOX_TOKEN: start.token,
-    }
-    mounts = [
-        Mount(squall_pkg, f"{config.CONTAINER_LIB_DIR}/squall"),
-        Mount(worker.agent_layer, config.CONTAINER_AGENT_DIR),
-        Mount(worker.proxy.socket_path, config.CONTAINER_SOCKET, read_only=False),
-    ]
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
+    mounts = [Mount(_supervisor_dir(), SUPERVISOR_DIR), Mount(link_path, CONTAINER_LINK, read_only=False)]
     pids = start.pids_limit + SUPERVISOR_PIDS
     if runtime.name == "gvisor":
         pids = max(pids, GVISOR_THREAD_HEADROOM)
     return ContainerSpec(
-        container_id=start.sandbox_id, rootfs=worker.rootfs, argv=["python3", "-s", "-m", "squall.sandbox"], env=env, mounts=mounts,
+        container_id=start.sandbox_id, rootfs=worker.rootfs, argv=SUPERVISOR_ARGV, env=env, mounts=mounts,
         workdir="/", cpu_limit=start.cpu_limit, memory_limit_mb=runtime_memory_limit_mb(start.memory_limit_mb), pids_limit=pids,
         network=_network(start),
     )
@@ -117,11 +120,13 @@ async def _run(*argv: str) -> None:
 async def run_sandbox(worker: Worker, start: sb_pb.StartSandbox) -> None:
     sid = start.sandbox_id
     disk = Disk(worker.home / "run" / "sandbox-disks", sid) if start.disk_limit_mb else None
+    link = SupervisorLink(worker.channel, sid, start.token)
     try:
         runtime = worker.runtimes.get(start.runtime)
         if runtime is None:
             raise RuntimeError(f"runtime {start.runtime!r} is not enabled on worker {worker.worker_id} (enabled: {', '.join(worker.runtimes)})")
-        spec = sandbox_spec(worker, start, runtime)
+        await link.listen()
+        spec = sandbox_spec(worker, start, runtime, link.path)
         if start.image.layers:
             await worker.apply_image(start.image, spec, lambda line: log.info("sandbox %s: %s", sid, line))
         if disk is not None:
@@ -136,6 +141,7 @@ async def run_sandbox(worker: Worker, start: sb_pb.StartSandbox) -> None:
         container = await runtime.start(spec)
     except Exception as exc:
         log.exception("sandbox %s failed to start", sid)
+        await link.close()
         if start.volumes:
             await worker.volumes.detach(sid, None)
         worker.upper_dirs.pop(sid, None)
@@ -150,6 +156,7 @@ async def run_sandbox(worker: Worker, start: sb_pb.StartSandbox) -> None:
     pumps = [asyncio.create_task(_drain(sid, container.stdout)), asyncio.create_task(_drain(sid, container.stderr))]
     status = await container.wait()
     await asyncio.gather(*pumps, return_exceptions=True)
+    await link.close()
     worker.containers.pop(sid, None)
     worker._layers_in_use.pop(sid, None)
     if start.volumes:

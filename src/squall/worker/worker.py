@@ -297,7 +297,7 @@ class Worker:
         if base_env.get("PATH") and "PATH" not in image_config.get("env", {}):
             spec.env["PATH"] = base_env["PATH"]
         python = image_config.get("python_version") or "3.11"
-        if python != "3.11":
+        if python != "3.11" and any(m.target == config.CONTAINER_AGENT_DIR for m in spec.mounts):
             from squall.images.agent_layer import ensure_agent_layer
 
             agent = await asyncio.to_thread(ensure_agent_layer, config.cache_home(), python, log.info)
