@@ -59,6 +59,9 @@ class Worker:
         self._layers_in_use: dict[str, list[str]] = {}  # container id -> the image layers under its root
         self.upper_dirs: dict[str, pathlib.Path] = {}  # container id -> where its writes land (sandboxes)
         self.volumes = VolumeMounts(self.home, self.worker_id, token)  # mounted Volumes and their VolumeAgent
+        from squall.worker.sandbox import DiskPool
+
+        self.disks = DiskPool(self.home / "run" / "sandbox-disks")  # sandboxes' writable disks, made ahead
 
     # -- setup ---------------------------------------------------------------------------------
     def prepare(self, progress=print) -> None:
@@ -102,6 +105,7 @@ class Worker:
         host, port = _split_url(self.server_url)
         for rt in {*self.runtimes.values(), *([self.builder.runtime] if getattr(self, "builder", None) and self.builder.runtime else [])}:
             await rt.cleanup_orphans()
+        await self.disks.cleanup()
         self.proxy = SocketProxy(self.home / "run" / f"{self.worker_id}.sock", host, port)
         await self.proxy.start()
         self.channel = grpc.aio.insecure_channel(f"{host}:{port}", options=config.grpc_options())
@@ -123,6 +127,7 @@ class Worker:
                 with contextlib.suppress(Exception):
                     await rt.close()
             await self.volumes.close()
+            await self.disks.close()
             await self.proxy.close()
             await self.channel.close()
 
