@@ -171,6 +171,12 @@ def test_a_second_process_gets_the_same_tunnels(gvisor):
         theirs = {int(p): squall.Tunnel(*v) for p, v in json.loads(out.stdout).items()}
         assert theirs == mine and sorted(mine) == [8443, 9000]
         assert not mine[8443].unencrypted_host and mine[9000].unencrypted_port
+        # the CLI: the CA clients trust (as the Tunnel carries it), and the table of ports
+        ca = gvisor.squall("tunnel", "ca")
+        assert ca.returncode == 0 and ca.stdout == mine[8443].ca_cert_pem and ca.stdout.startswith("-----BEGIN CERTIFICATE-----")
+        listed = gvisor.squall("tunnel", "list", sb.object_id)
+        assert listed.returncode == 0, listed.stderr
+        assert mine[8443].url in listed.stdout and f"{mine[9000].unencrypted_host}:{mine[9000].unencrypted_port}" in listed.stdout
     finally:
         sb.terminate()
 
