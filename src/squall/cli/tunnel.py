@@ -38,5 +38,5 @@ def list_tunnels(sandbox_id: str, timeout: float) -> None:
 
     table = Table("Container port", "TLS (url)", "TCP")
     for port, t in sorted(Sandbox.from_id(sandbox_id).tunnels(timeout=timeout).items()):
-        table.add_row(str(port), t.url, "%s:%d" % t.tcp_socket if t.unencrypted_host else "-")
+        table.add_row(str(port), t.url, f"{t.unencrypted_host}:{t.unencrypted_port}" if t.unencrypted_host else "-")
     out.print(table)

@@ -87,7 +87,7 @@ class TunnelTLS:
         if self.context is None:
             try:
                 await asyncio.wait_for(self._event().wait(), CERTIFICATE_WAIT_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise RuntimeError(f"the control plane sent no TLS certificate for the tunnels within {CERTIFICATE_WAIT_S:g} s") from None
         return self.context
 
@@ -140,7 +140,7 @@ class SandboxTunnels:
     async def _open(self) -> None:
         try:
             tunnels = await self.open()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure is reported to whoever waits in sb.tunnels()
             log.warning("sandbox %s: tunnels failed: %s", self.sandbox_id, exc)
             await self._close_servers()
             self._report(error=f"the worker could not open the sandbox's ports: {exc}")
@@ -181,7 +181,7 @@ class SandboxTunnels:
         try:
             try:
                 upstream = await asyncio.wait_for(asyncio.open_connection(address, port, limit=BUFFER), CONNECT_TIMEOUT_S)
-            except (OSError, asyncio.TimeoutError) as exc:  # nothing listens on that port (yet)
+            except (TimeoutError, OSError) as exc:  # nothing listens on that port (yet)
                 log.debug("sandbox %s: port %d: %s", self.sandbox_id, port, exc)
                 writer.close()
                 return

@@ -220,12 +220,12 @@ class SandboxServicer(sandbox_pb2_grpc.SandboxServiceServicer):
         if rec.done.is_set():
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"sandbox {rec.sandbox_id} has stopped ({rec.reason}); its ports are closed")
         if rec.tunnels_error:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"sandbox {rec.sandbox_id}: {rec.tunnels_error}")
+            await context.abort(grpc.StatusCode.INTERNAL, f"sandbox {rec.sandbox_id}: {rec.tunnels_error}")
         return sb_pb.SandboxTunnelsResponse(tunnels=rec.tunnels or [], ready=True, ca_cert_pem=ca)
 
     async def TunnelCA(self, request, context):
         if self.mgr.tunnel_ca is None:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "this server has no tunnel CA")
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this server has no tunnel CA")
         return sb_pb.TunnelCAResponse(ca_cert_pem=self.mgr.tunnel_ca.ca_pem(), path=str(self.mgr.tunnel_ca.cert_path))
 
 
