@@ -22,6 +22,7 @@ _EXPORTS = {
     "Volume": "squall.sdk.volume",
     "CloudBucketMount": "squall.sdk.cloud_bucket_mount",
     "Sandbox": "squall.sdk.sandbox",
+    "Tunnel": "squall.sdk.tunnel",
     "enter": "squall.sdk.partial",
     "exit": "squall.sdk.partial",
     "method": "squall.sdk.partial",

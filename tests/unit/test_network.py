@@ -240,15 +240,72 @@ def test_host_rules_on_a_fresh_host():
 def test_host_rules_keep_live_containers_and_add_no_second_jump():
     saved = network.host_rules(SUBNET, EMPTY_SAVE)  # what the first worker installed ...
     existing = (
-        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:SQUALL-EGRESS - [0:0]\n"
-        "-A INPUT -i squall0 -j SQUALL-INPUT\n-A FORWARD -j SQUALL-FORWARD\n"
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:SQUALL-EGRESS - [0:0]\n:SQUALL-INGRESS - [0:0]\n"
+        "-A INPUT -i squall0 -j SQUALL-INPUT\n-A FORWARD -j SQUALL-FORWARD\n-A OUTPUT -o squall0 -j SQUALL-OUTPUT\n"
+        "-A SQUALL-INGRESS -d 10.213.0.2/32 -p tcp -m tcp --dport 8000 -j ACCEPT\n"
         "-A SQUALL-EGRESS -s 10.213.0.2/32 -m physdev --physdev-in sqh2 -j ACCEPT\n-A SQUALL-EGRESS -j DROP\nCOMMIT\n"
         "*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -j SQUALL-POSTROUTING\nCOMMIT\n"
     )  # ... as iptables-save shows it, with a live container
     again = network.host_rules(SUBNET, existing)
     assert "SQUALL-EGRESS - [0:0]" not in again  # declaring it would flush the live rules
+    assert "SQUALL-INGRESS - [0:0]" not in again
     assert "-I " not in again
-    assert saved.count("-I ") == 3
+    assert saved.count("-I ") == 4
+
+
+def test_host_rules_reject_new_connections_from_the_host_except_inbound_ports():
+    lines = network.host_rules(SUBNET, EMPTY_SAVE).splitlines()
+    assert ":SQUALL-INGRESS - [0:0]" in lines
+    assert "-I OUTPUT 1 -o squall0 -j SQUALL-OUTPUT" in lines
+    assert [line for line in lines if line.startswith("-A SQUALL-OUTPUT")] == [
+        "-A SQUALL-OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+        "-A SQUALL-OUTPUT -j SQUALL-INGRESS",
+        "-A SQUALL-OUTPUT -p tcp -j REJECT --reject-with tcp-reset",
+        "-A SQUALL-OUTPUT -j REJECT --reject-with icmp-admin-prohibited",
+    ]
+
+
+def test_rules_for_inbound_ports_without_egress():
+    policy = NetworkPolicy(egress=False, inbound_ports=[9000, 8000, 8000])
+    assert policy.inbound_ports == (8000, 9000) and policy.namespaced
+    add, remove = network.container_rules(0x2A, ipaddress.ip_address("10.213.0.42"), policy)
+    assert add.splitlines() == [
+        "*filter",
+        "-I SQUALL-INGRESS 1 -d 10.213.0.42/32 -p tcp -m tcp --dport 8000 -j ACCEPT",
+        "-I SQUALL-INGRESS 1 -d 10.213.0.42/32 -p tcp -m tcp --dport 9000 -j ACCEPT",
+        "COMMIT",
+    ]
+    assert "SQUALL-EGRESS" not in add  # no way out: it only answers the forwarder
+    assert remove.splitlines()[1:3] == [
+        "-D SQUALL-INGRESS -d 10.213.0.42/32 -p tcp -m tcp --dport 8000 -j ACCEPT",
+        "-D SQUALL-INGRESS -d 10.213.0.42/32 -p tcp -m tcp --dport 9000 -j ACCEPT",
+    ]
+    inside = network.netns_commands(ipaddress.ip_address("10.213.0.42"), SUBNET, egress=False)
+    assert not any(line.startswith("route") for line in inside.splitlines())
+
+
+def test_rules_for_inbound_ports_with_egress():
+    add, remove = network.container_rules(0x2A, ipaddress.ip_address("10.213.0.42"), NetworkPolicy(egress=True, inbound_ports=[8000]))
+    assert add.splitlines() == [
+        "*filter",
+        "-I SQUALL-EGRESS 1 -s 10.213.0.42/32 -m physdev --physdev-in sqh2a -j ACCEPT",
+        "-I SQUALL-INGRESS 1 -d 10.213.0.42/32 -p tcp -m tcp --dport 8000 -j ACCEPT",
+        "COMMIT",
+    ]
+    assert len(remove.splitlines()) == 4
+
+
+def test_inbound_ports_are_checked():
+    for bad in (0, 70000, "80", True):
+        with pytest.raises(ValueError, match="inbound_ports"):
+            NetworkPolicy(inbound_ports=[bad])
+    assert not NetworkPolicy().namespaced
+
+
+def test_stale_rules_include_inbound_ports():
+    saved = "*filter\n:SQUALL-INGRESS - [0:0]\n-A SQUALL-INGRESS -d 10.213.0.42/32 -p tcp -m tcp --dport 8000 -j ACCEPT\nCOMMIT\n"
+    assert network.stale_rules(saved, {0x2A}, subnet=SUBNET).splitlines()[1] == "-D SQUALL-INGRESS -d 10.213.0.42/32 -p tcp -m tcp --dport 8000 -j ACCEPT"
+    assert network.stale_rules(saved, None, keep={0x2A}, subnet=SUBNET) == ""
 
 
 def test_stale_rules_pick_only_the_given_indexes():

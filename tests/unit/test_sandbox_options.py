@@ -16,10 +16,31 @@ def check(**overrides):
     return _check_create(**{**DEFAULTS, **overrides})
 
 
-@pytest.mark.parametrize("option, value", [("gpu", "T4"), ("encrypted_ports", [8000]), ("unencrypted_ports", [22])])
+@pytest.mark.parametrize("option, value", [("gpu", "T4")])
 def test_not_yet_supported_options_say_so(option, value):
     with pytest.raises(InvalidError, match=f"{option}=.*not supported yet"):
         check(**{option: value})
+
+
+def test_ports_reach_the_request():
+    req = check(encrypted_ports=[8000, 8443], unencrypted_ports=(22,))
+    assert list(req.encrypted_ports) == [8000, 8443] and list(req.unencrypted_ports) == [22]
+    assert list(check(encrypted_ports=[80], block_network=True).encrypted_ports) == [80]  # inbound only: allowed
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(encrypted_ports=[0]), r"encrypted_ports=\[\.\.\. 0 \.\.\.\]\): a port is an integer from 1 to 65535"),
+    (dict(unencrypted_ports=[65536]), r"unencrypted_ports=\[\.\.\. 65536 .*1 to 65535"),
+    (dict(encrypted_ports=["8000"]), r"'8000'.*integer"),
+    (dict(encrypted_ports=[True]), r"True.*integer"),
+    (dict(encrypted_ports=[8.0]), r"8\.0.*integer"),
+    (dict(encrypted_ports=8000), r"encrypted_ports=8000\): give a list"),
+    (dict(encrypted_ports=[8000, 8000]), r"port 8000 is listed twice \(in encrypted_ports\)"),
+    (dict(encrypted_ports=[8000], unencrypted_ports=[8000]), r"unencrypted_ports=.*port 8000 is listed twice.*either encrypted or unencrypted"),
+])
+def test_bad_ports_are_named(overrides, message):
+    with pytest.raises(InvalidError, match=message):
+        check(**overrides)
 
 
 def test_volumes_must_be_volumes():

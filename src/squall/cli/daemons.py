@@ -36,7 +36,10 @@ def server(host: str, port: int, db_url: str | None, ready_file: pathlib.Path | 
 @click.option("--token", envvar=config.ENV_TOKEN, default=None, help="the server's token (default: the local server's)")
 @click.option("--runtime", default=None, help="comma-separated runtimes, the default first: runc, gvisor, process")
 @click.option("--worker-id", default=None)
-def worker(server_url: str, token: str | None, runtime: str | None, worker_id: str | None) -> None:
+@click.option("--public-host", envvar="SQUALL_WORKER_PUBLIC_HOST", default=None,
+              help="the address clients reach sandbox tunnels on this machine at (default 127.0.0.1); listeners bind to it, "
+                   "or to SQUALL_WORKER_TUNNEL_BIND")
+def worker(server_url: str, token: str | None, runtime: str | None, worker_id: str | None, public_host: str | None) -> None:
     """Run a worker that takes containers from the control plane."""
     from squall.cli.embedded import default_runtimes
     from squall.client.client import resolve_server
@@ -47,7 +50,7 @@ def worker(server_url: str, token: str | None, runtime: str | None, worker_id: s
     if not token:
         raise click.ClickException("no token: pass --token or set SQUALL_TOKEN (the server prints where its token is)")
     runtimes = runtime.split(",") if runtime else default_runtimes()
-    w = Worker(config.squall_home(), server_url, token, runtimes, worker_id)
+    w = Worker(config.squall_home(), server_url, token, runtimes, worker_id, public_host=public_host)
     w.prepare(progress=lambda line: click.echo(line, err=True))
 
     async def go():

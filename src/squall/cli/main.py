@@ -29,9 +29,10 @@ def _register() -> None:
     from squall.cli.secret import secret
     from squall.cli.volume import volume
     from squall.cli.serve import serve
+    from squall.cli.tunnel import tunnel
     from squall.cli.web import add_proxy_token_commands
 
-    for command in (run, deploy, app, container, image, dict_, queue, secret, volume, sandbox, shell, server, worker, token):
+    for command in (run, deploy, app, container, image, dict_, queue, secret, volume, sandbox, shell, tunnel, server, worker, token):
         cli.add_command(command)
     for command in (serve, schedule):
         cli.add_command(command)

@@ -70,7 +70,7 @@ class GvisorRuntime(OciRuntime):
             # upper dir (an image layer being built) must see them on the host.
             args.append("--overlay2=none")
         if spec is not None:
-            if not NetworkPolicy.of(spec.network).egress:
+            if not NetworkPolicy.of(spec.network).namespaced:
                 args.append("--network=none")  # gVisor's netstack with loopback only
             else:
                 args.append(f"--network={self.netstack}")

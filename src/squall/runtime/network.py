@@ -19,6 +19,12 @@ What a container can reach, enforced on the host where the container cannot chan
   running on the host is therefore out of reach too; see resolv_conf_path().
 - Never another container: bridge ports are isolated from each other, and nothing new is
   forwarded into `squall0`. IPv6 is off on the bridge (the rules are IPv4 only).
+- Nothing reaches a container from the host either, except the TCP ports its policy lists
+  in `inbound_ports` (a sandbox's tunnels: the worker's forwarder connects to them). New
+  connections the host opens into `squall0` go through SQUALL-OUTPUT: one ACCEPT per
+  (container address, port) in SQUALL-INGRESS, else REJECT (a TCP reset: refused at once).
+  A policy with inbound ports and no egress gets the namespace and veth but no egress rule
+  and no default route: it can answer the forwarder and reach nothing.
 - A container's rules match its address AND its bridge port (`-m physdev`): a container
   with CAP_NET_RAW could forge another's source address, never the port it sends from. This
   needs br_netfilter with net.bridge.bridge-nf-call-iptables=1, which setup turns on (as
@@ -27,6 +33,8 @@ What a container can reach, enforced on the host where the container cannot chan
 iptables layout (filter): INPUT -> SQUALL-INPUT, FORWARD -> SQUALL-FORWARD, which sends
 everything from `squall0` to SQUALL-EGRESS: one rule per container (`-s <ip> -j ACCEPT`, or
 `-s <ip> -j SQ-<index>` holding its allowlist), then DROP for anything else.
+OUTPUT -o squall0 -> SQUALL-OUTPUT: replies, then SQUALL-INGRESS (`-d <ip> -p tcp --dport N
+-j ACCEPT` per inbound port), then REJECT.
 (nat) POSTROUTING -> SQUALL-POSTROUTING: MASQUERADE for the subnet leaving by any other
 device. The SQUALL-* chains are rebuilt whenever a process first sets up a network; the
 per-container rules are added and removed one container at a time.
@@ -78,6 +86,8 @@ CHAIN_PREFIX = "SQ-"  # per-container allowlist chain, + index in hex
 INPUT_CHAIN = "SQUALL-INPUT"
 FORWARD_CHAIN = "SQUALL-FORWARD"
 EGRESS_CHAIN = "SQUALL-EGRESS"
+OUTPUT_CHAIN = "SQUALL-OUTPUT"
+INGRESS_CHAIN = "SQUALL-INGRESS"
 NAT_CHAIN = "SQUALL-POSTROUTING"
 HOST_RESOLV_CONF = "/etc/resolv.conf"
 SYSTEMD_RESOLV_CONF = "/run/systemd/resolve/resolv.conf"
@@ -100,15 +110,22 @@ class NetworkPolicy:
 
     egress=False: loopback only. egress=True: through the host's NAT to any destination, or
     with `cidr_allowlist` only to those IPv4 CIDRs (plus DNS to its resolvers). Never the host
-    itself nor another container.
+    itself nor another container. `inbound_ports`: TCP ports the host may connect to (with or
+    without egress); no other port is reachable from outside the container.
     """
 
     egress: bool = False
     cidr_allowlist: Sequence[str] | None = None
+    inbound_ports: Sequence[int] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.egress, bool):
             raise TypeError(f"NetworkPolicy.egress must be True or False, got {self.egress!r}")
+        ports = tuple(self.inbound_ports)
+        for port in ports:
+            if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+                raise ValueError(f"inbound_ports: {port!r} is not a TCP port (1 to 65535)")
+        object.__setattr__(self, "inbound_ports", tuple(sorted(set(ports))))
         if self.cidr_allowlist is None:
             return
         if isinstance(self.cidr_allowlist, str):
@@ -116,6 +133,11 @@ class NetworkPolicy:
         if not self.egress:
             raise ValueError("cidr_allowlist needs egress=True: without egress a container only has loopback")
         object.__setattr__(self, "cidr_allowlist", tuple(str(parse_cidr(c)) for c in self.cidr_allowlist))
+
+    @property
+    def namespaced(self) -> bool:
+        """Whether the container needs a namespace from setup() (a veth on the bridge)."""
+        return self.egress or bool(self.inbound_ports)
 
     @classmethod
     def of(cls, value: bool | NetworkPolicy | None) -> NetworkPolicy:
@@ -247,15 +269,24 @@ def host_rules(subnet: ipaddress.IPv4Network, existing: str) -> str:
         f"-A {FORWARD_CHAIN} -o {BRIDGE} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
         f"-A {FORWARD_CHAIN} -o {BRIDGE} -j DROP",  # nothing new into a container, not even from another
         f"-A {FORWARD_CHAIN} -i {BRIDGE} -j {EGRESS_CHAIN}",
+        f":{OUTPUT_CHAIN} - [0:0]",
+        f"-A {OUTPUT_CHAIN} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+        f"-A {OUTPUT_CHAIN} -j {INGRESS_CHAIN}",  # the containers' inbound ports
+        f"-A {OUTPUT_CHAIN} -p tcp -j REJECT --reject-with tcp-reset",
+        f"-A {OUTPUT_CHAIN} -j REJECT --reject-with icmp-admin-prohibited",
     ]
     tables = _saved_tables(existing)
     filter_saved = tables.get("filter", "")
     if f":{EGRESS_CHAIN} " not in filter_saved:
         filter_lines[2:2] = [f":{EGRESS_CHAIN} - [0:0]", f"-A {EGRESS_CHAIN} -j DROP"]
+    if f":{INGRESS_CHAIN} " not in filter_saved:  # declaring it again would flush the live containers' ports
+        filter_lines[2:2] = [f":{INGRESS_CHAIN} - [0:0]"]
     if f"-A INPUT -i {BRIDGE} -j {INPUT_CHAIN}" not in filter_saved:
         filter_lines.append(f"-I INPUT 1 -i {BRIDGE} -j {INPUT_CHAIN}")
     if f"-A FORWARD -j {FORWARD_CHAIN}" not in filter_saved:
         filter_lines.append(f"-I FORWARD 1 -j {FORWARD_CHAIN}")
+    if f"-A OUTPUT -o {BRIDGE} -j {OUTPUT_CHAIN}" not in filter_saved:
+        filter_lines.append(f"-I OUTPUT 1 -o {BRIDGE} -j {OUTPUT_CHAIN}")
     nat_lines = [f":{NAT_CHAIN} - [0:0]", f"-A {NAT_CHAIN} -s {subnet} ! -o {BRIDGE} -j MASQUERADE"]
     if f"-A POSTROUTING -j {NAT_CHAIN}" not in tables.get("nat", ""):
         nat_lines.append(f"-I POSTROUTING 1 -j {NAT_CHAIN}")
@@ -274,7 +305,22 @@ def _saved_tables(saved: str) -> dict[str, str]:
 
 
 def container_rules(index: int, address: ipaddress.IPv4Address, policy: NetworkPolicy, dns_servers: Iterable[str] = ()) -> tuple[str, str]:
-    """(add, remove): iptables-restore inputs for one container's egress rules."""
+    """(add, remove): iptables-restore inputs for one container's egress and inbound rules."""
+    if not policy.inbound_ports:
+        return _egress_rules(index, address, policy, dns_servers)
+    ingress = [f"-d {address}/32 -p tcp -m tcp --dport {port} -j ACCEPT" for port in policy.inbound_ports]
+    add = [f"-I {INGRESS_CHAIN} 1 {rule}" for rule in ingress]
+    remove = [f"-D {INGRESS_CHAIN} {rule}" for rule in ingress]
+    if policy.egress:
+        egress_add, egress_remove = _egress_rules(index, address, policy, dns_servers)
+        add = egress_add.splitlines()[1:-1] + add
+        remove = egress_remove.splitlines()[1:-1] + remove
+    return "\n".join(["*filter", *add, "COMMIT", ""]), "\n".join(["*filter", *remove, "COMMIT", ""])
+
+
+def _egress_rules(index: int, address: ipaddress.IPv4Address, policy: NetworkPolicy, dns_servers: Iterable[str]) -> tuple[str, str]:
+    if not policy.egress:
+        return "", ""
     # The source address counts only on the container's own bridge port: with CAP_NET_RAW a
     # container can forge another's address, never the port its packets come in by.
     match = f"-s {address}/32 -m physdev --physdev-in {host_veth_name(index)}"
@@ -308,14 +354,15 @@ def host_link_commands(index: int, container_id: str, mtu: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def netns_commands(address: ipaddress.IPv4Address, subnet: ipaddress.IPv4Network) -> str:
-    """`ip -batch` input run inside the container's namespace."""
+def netns_commands(address: ipaddress.IPv4Address, subnet: ipaddress.IPv4Network, egress: bool = True) -> str:
+    """`ip -batch` input run inside the container's namespace (no default route without egress)."""
     lines = [
         "link set lo up",
         f"addr add {address}/{subnet.prefixlen} dev {CONTAINER_IFACE}",
         f"link set {CONTAINER_IFACE} up",
-        f"route add default via {gateway(subnet)}",
     ]
+    if egress:
+        lines.append(f"route add default via {gateway(subnet)}")
     return "\n".join(lines) + "\n"
 
 
@@ -502,8 +549,8 @@ async def setup(container_id: str, policy: NetworkPolicy, *, owner: str = "") ->
     `owner` names who is responsible for it (the runtime's bundle dir): `cleanup_orphans(owner)`
     removes whatever that owner left behind.
     """
-    if not policy.egress:
-        raise ValueError(f"container {container_id}: a loopback-only network needs no setup (policy.egress is False)")
+    if not policy.namespaced:
+        raise ValueError(f"container {container_id}: a loopback-only network needs no setup (no egress, no inbound ports)")
     started = time.perf_counter()
     subnet = container_subnet()
     directory = state_dir()
@@ -521,7 +568,7 @@ async def setup(container_id: str, policy: NetworkPolicy, *, owner: str = "") ->
     try:
         await _check(["ip", "-batch", "-"], host_link_commands(index, container_id, _bridge_mtu()), what=f"container {container_id}: creating its veth")
         _disable_ipv6(net.host_veth)
-        await _check(["ip", "-n", net.netns, "-batch", "-"], netns_commands(address, subnet), what=f"container {container_id}: configuring {CONTAINER_IFACE}")
+        await _check(["ip", "-n", net.netns, "-batch", "-"], netns_commands(address, subnet, policy.egress), what=f"container {container_id}: configuring {CONTAINER_IFACE}")
         await _check(["iptables-restore", "--wait", "--noflush"], add_rules, what=f"container {container_id}: adding its egress rules")
     except BaseException:
         await net.close()
@@ -598,8 +645,8 @@ async def _remove_container_rules(index: int, remove_rules: str | None) -> bool:
 def stale_rules(saved_filter: str, indexes: set[int] | None, *, keep: set[int] = frozenset(), subnet: ipaddress.IPv4Network | None = None) -> str:
     """iptables-restore input deleting per-container rules and chains of `indexes` (None: any not in `keep`).
 
-    `saved_filter` is `iptables-save -t filter` output. Rules in SQUALL-EGRESS are matched to an
-    index through their source address (needs `subnet` when `indexes` is None) or chain name.
+    `saved_filter` is `iptables-save -t filter` output. Rules in SQUALL-EGRESS (SQUALL-INGRESS)
+    are matched to an index through their source (destination) address (needs `subnet` when `indexes` is None) or chain name.
     """
     deletes, chains = [], []
     subnet = subnet or container_subnet()
@@ -612,7 +659,7 @@ def stale_rules(saved_filter: str, indexes: set[int] | None, *, keep: set[int] =
             m = _CHAIN_NAME.match(line[1:].split()[0])
             if m and wanted(int(m.group(1), 16)):
                 chains.append(m.group(0))
-        elif line.startswith(f"-A {EGRESS_CHAIN} -s "):
+        elif line.startswith((f"-A {EGRESS_CHAIN} -s ", f"-A {INGRESS_CHAIN} -d ")):
             src = line.split()[3]
             with contextlib.suppress(ValueError):
                 addr = ipaddress.ip_network(src, strict=False).network_address
@@ -702,7 +749,7 @@ class NetworkPool:
         self._filling: asyncio.Task | None = None
 
     async def take(self, container_id: str, policy: NetworkPolicy) -> ContainerNetwork:
-        if policy.cidr_allowlist is None and self.ready:
+        if policy.cidr_allowlist is None and not policy.inbound_ports and self.ready:
             net = self.ready.pop()  # keeps its pool name: its namespace is named after it
         else:
             net = await setup(container_id, policy, owner=self.owner)

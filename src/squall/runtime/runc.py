@@ -233,7 +233,7 @@ class OciRuntime(Runtime):
                 pids_limit=spec.pids_limit,
                 nested=self.nested_cgroup,
             )
-            if policy.egress:
+            if policy.namespaced:
                 net = await self.networks.take(spec.container_id, policy)
                 timings["network_ready"] = time.time()
             config = self.build_config(spec, cgroup.runtime_path, net)

@@ -85,8 +85,8 @@ def _check_create(cmd, name, image, env, secrets, volumes, timeout, idle_timeout
     from squall.sdk.volume import check_volumes
 
     check_volumes(volumes, "Sandbox.create")  # a bad mount fails here, before anything is created
-    for what, value in (("gpu", gpu), ("encrypted_ports", encrypted_ports), ("unencrypted_ports", unencrypted_ports)):
-        _not_supported(what, value)
+    _not_supported("gpu", gpu)
+    encrypted, unencrypted = _check_ports(encrypted_ports, unencrypted_ports)
     for arg in cmd:
         if not isinstance(arg, str):
             raise InvalidError(f"Sandbox.create(*cmd): every argument must be a string, got {arg!r}")
@@ -124,8 +124,30 @@ def _check_create(cmd, name, image, env, secrets, volumes, timeout, idle_timeout
     return sb_pb.SandboxCreateRequest(
         name=name or "", command=list(cmd), env=_str_map("Sandbox.create(env=...)", env), timeout_s=float(timeout), idle_timeout_s=float(idle_timeout or 0),
         workdir=workdir or "", cpu=float(cpu_limit), memory_mb=int(mem_limit), block_network=block_network, outbound_cidr_allowlist=cidrs,
-        runtime=runtime, tags=_str_map("Sandbox.create(tags=...)", tags),
+        runtime=runtime, tags=_str_map("Sandbox.create(tags=...)", tags), encrypted_ports=encrypted, unencrypted_ports=unencrypted,
     )
+
+
+def _check_ports(encrypted_ports, unencrypted_ports) -> tuple[list[int], list[int]]:
+    """Each a list of TCP ports; no port twice, in one list or both."""
+    seen: dict[int, str] = {}
+    out = []
+    for what, ports in (("encrypted_ports", encrypted_ports), ("unencrypted_ports", unencrypted_ports)):
+        if ports is None:
+            ports = ()
+        if isinstance(ports, (str, bytes, int)) or not isinstance(ports, (list, tuple, set, frozenset)):
+            raise InvalidError(f"Sandbox.create({what}={ports!r}): give a list of ports, e.g. [8000]")
+        checked = []
+        for port in ports:
+            if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+                raise InvalidError(f"Sandbox.create({what}=[... {port!r} ...]): a port is an integer from 1 to 65535")
+            if port in seen:
+                also = "" if seen[port] == what else " and encrypted_ports: a port is either encrypted or unencrypted"
+                raise InvalidError(f"Sandbox.create({what}=[... {port} ...]): port {port} is listed twice (in {seen[port]}{also})")
+            seen[port] = what
+            checked.append(port)
+        out.append(checked)
+    return out[0], out[1]
 
 
 # -- output streams ----------------------------------------------------------------------------
@@ -537,6 +559,8 @@ class Sandbox:
 
         Networking: its own namespace; egress through NAT (only to `outbound_cidr_allowlist`
         when given), never to the host or other containers; `block_network=True`: loopback only.
+        `encrypted_ports` / `unencrypted_ports`: TCP ports reachable from outside through
+        `sb.tunnels()` (also with block_network=True: inbound only).
         """
         from squall.sdk.app import App
 
@@ -691,5 +715,23 @@ class Sandbox:
     def from_snapshot(*args, **kwargs):
         raise InvalidError("Sandbox.from_snapshot() is not supported yet in this squall build")
 
-    def tunnels(self, *args, **kwargs):
-        raise InvalidError("Sandbox.tunnels() is not supported yet: sandboxes have no ports (encrypted_ports/unencrypted_ports) in this build")
+    # -- ports -------------------------------------------------------------------------------
+    @live_method
+    async def tunnels(self, timeout: float = 50) -> dict:
+        """The sandbox's exposed ports: {container port: Tunnel}, once its worker opened them
+        (waiting up to `timeout` seconds, then SandboxTimeoutError). Empty without ports."""
+        from squall.sdk.tunnel import Tunnel
+
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+            raise InvalidError(f"sb.tunnels(timeout={timeout!r}): give a number of seconds")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            left = max(0.0, deadline - loop.time())
+            poll = min(left, WAIT_POLL_S)
+            resp = await _call("SandboxTunnels", sb_pb.SandboxTunnelsRequest(sandbox_id=self.object_id, timeout_s=poll), timeout=poll + 30)
+            if resp.ready:
+                return {t.container_port: Tunnel(t.host, t.port, t.unencrypted_host, t.unencrypted_port, ca_cert_pem=resp.ca_cert_pem)
+                        for t in resp.tunnels}
+            if loop.time() >= deadline:
+                raise SandboxTimeoutError(f"sandbox {self.object_id}: its tunnels were not open within {timeout:g} s (sb.tunnels(timeout=...))")

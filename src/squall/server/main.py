@@ -23,6 +23,7 @@ from squall.server.auth import TokenInterceptor, load_or_create_token
 from squall.server.control import ControlPlane
 from squall.server.images import ImageBuilds
 from squall.server.sandboxes import SandboxManager
+from squall.server.tunnel_ca import TunnelCA
 from squall.server.state.store import Store
 from squall.storage.blobs import open_blob_store
 
@@ -44,6 +45,7 @@ class Server:
         self.store = Store(self.db_url)
         self.cp = ControlPlane(self.store)
         self.cp.sandboxes = SandboxManager(self.cp)
+        self.cp.sandboxes.tunnel_ca = TunnelCA(self.home / "tunnels")
         self.cp.sandboxes.recover()
         self.cp.recover()
         self.cp.start()

@@ -110,6 +110,8 @@ class SandboxRec:
     timings: dict[str, float] = dataclasses.field(default_factory=dict)  # the worker's start phases
     pooled: bool = False  # idle in the warm pool, nobody's yet
     from_pool: bool = False  # it was handed out from the warm pool
+    tunnels: list[sb_pb.TunnelInfo] | None = None  # its exposed ports, once its worker opened them
+    tunnels_error: str = ""
 
     def notify(self) -> None:
         self.changed.set()
@@ -121,6 +123,18 @@ class SandboxRec:
             done=self.done.is_set(), returncode=self.returncode, reason=self.reason, timed_out=self.timed_out, tags=self.tags, runtime=self.runtime,
             worker_id=self.worker_id, memory_limit_mb=self.memory_limit_mb, pids_limit=self.pids_limit, from_warm_pool=self.from_pool,
         )
+
+
+def check_ports(req: sb_pb.SandboxCreateRequest) -> None:
+    """encrypted_ports / unencrypted_ports: TCP ports, each listed once."""
+    seen: set[int] = set()
+    for what, ports in (("encrypted_ports", req.encrypted_ports), ("unencrypted_ports", req.unencrypted_ports)):
+        for port in ports:
+            if not 1 <= port <= 65535:
+                raise ValueError(f"{what}: {port} is not a TCP port (1 to 65535)")
+            if port in seen:
+                raise ValueError(f"{what}: port {port} is listed twice (a port is either encrypted or unencrypted)")
+            seen.add(port)
 
 
 def info_from_row(row) -> sb_pb.SandboxInfo:
@@ -144,6 +158,7 @@ class SandboxManager:
 
         self.pool_size = int(os.environ.get(POOL_ENV) or 0)
         self._refill: asyncio.Event | None = None
+        self.tunnel_ca = None  # a TunnelCA (server/tunnel_ca.py), set by the server
 
     def recover(self) -> None:
         self.db.stop_stale()
@@ -165,6 +180,7 @@ class SandboxManager:
             raise ValueError(f"timeout={req.timeout_s:g}: give between 1 and {MAX_TIMEOUT_S:g} seconds")
         if req.idle_timeout_s < 0:
             raise ValueError(f"idle_timeout={req.idle_timeout_s:g}: give a positive number of seconds")
+        check_ports(req)
         if req.name and any(s.app_id == app_id and s.name == req.name for s in self.sandboxes.values()):
             raise FileExistsError(f"app {app_id} already has a running sandbox named {req.name!r}; terminate it or pick another name")
         rec = self._from_pool(req) or self._start(req, runtime)
@@ -191,7 +207,7 @@ class SandboxManager:
             pids_limit=PIDS_LIMIT, block_network=req.block_network, outbound_cidr_allowlist=list(req.outbound_cidr_allowlist),
             scheduled_at=time.time(), image_id=req.image_id, disk_limit_mb=disk_limit_mb(),
             image=self.cp.images.plan_for_container(req.image_id) if req.image_id and self.cp.images is not None else None,
-            volumes=list(req.volumes),
+            volumes=list(req.volumes), encrypted_ports=list(req.encrypted_ports), unencrypted_ports=list(req.unencrypted_ports),
         )))
         self._spawn(self._lifetime(rec))
         return rec
@@ -225,7 +241,7 @@ class SandboxManager:
     def _poolable(self, req: sb_pb.SandboxCreateRequest) -> bool:
         """Pooled sandboxes are gVisor, default image, resources and network: only those match."""
         return ((req.runtime or DEFAULT_RUNTIME) == DEFAULT_RUNTIME and not req.cpu and not req.memory_mb and not req.block_network
-                and not req.outbound_cidr_allowlist and not req.image_id and not req.volumes)
+                and not req.outbound_cidr_allowlist and not req.image_id and not req.volumes and not req.encrypted_ports and not req.unencrypted_ports)
 
     def _from_pool(self, req: sb_pb.SandboxCreateRequest) -> SandboxRec | None:
         if not self._poolable(req):
@@ -513,6 +529,19 @@ class SandboxManager:
             return sb_pb.AgentCommand(file=request)
 
         return await self._request(rec, build)
+
+    # -- tunnels -------------------------------------------------------------------------------
+    def tunnel_certificate(self, reg: worker_pb2.WorkerRegister) -> worker_pb2.WorkerCommand:
+        """A registering worker's TLS certificate for its tunnels' host, from the cluster CA."""
+        cert = self.tunnel_ca.issue(reg.tunnel_public_key_pem, reg.tunnel_host or "127.0.0.1")
+        return worker_pb2.WorkerCommand(tunnel_certificate=worker_pb2.TunnelCertificate(cert_pem=cert, ca_cert_pem=self.tunnel_ca.ca_pem().encode()))
+
+    def tunnels_ready(self, ev: worker_pb2.TunnelsReady) -> None:
+        rec = self.sandboxes.get(ev.container_id)
+        if rec is None:
+            return
+        rec.tunnels, rec.tunnels_error = list(ev.tunnels), ev.error
+        rec.notify()
 
     def history(self, sandbox_id: str) -> list[sb_pb.ExecRecord]:
         return [

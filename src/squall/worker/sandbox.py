@@ -77,10 +77,12 @@ def sandbox_spec(worker: Worker, start: sb_pb.StartSandbox, runtime: Runtime, li
 
 
 def _network(start: sb_pb.StartSandbox) -> bool | NetworkPolicy:
-    """block_network: loopback only. Otherwise egress through NAT, to the allowlist when given."""
+    """block_network: loopback only. Otherwise egress through NAT, to the allowlist when given.
+    Exposed ports (tunnels) are reachable from the worker's forwarder, also with block_network."""
+    ports = [*start.encrypted_ports, *start.unencrypted_ports]
     if start.block_network:
-        return False
-    return NetworkPolicy(egress=True, cidr_allowlist=list(start.outbound_cidr_allowlist) or None)
+        return NetworkPolicy(egress=False, inbound_ports=ports) if ports else False
+    return NetworkPolicy(egress=True, cidr_allowlist=list(start.outbound_cidr_allowlist) or None, inbound_ports=ports)
 
 
 class Disk:
@@ -210,11 +212,18 @@ async def run_sandbox(worker: Worker, start: sb_pb.StartSandbox) -> None:
         worker.outbox.put_nowait(worker_pb2.WorkerEvent(exited=worker_pb2.ContainerExited(container_id=sid, exit_code=-1, reason=f"sandbox failed to start: {exc}")))
         return
     worker.containers[sid] = container
+    tunnels = None
+    if start.encrypted_ports or start.unencrypted_ports:
+        from squall.worker.tunnels import SandboxTunnels
+
+        tunnels = SandboxTunnels(worker, start, container)  # opens its listeners, then reports them
     timings = {"scheduled": start.scheduled_at, **container.timings}
     worker.outbox.put_nowait(worker_pb2.WorkerEvent(started=worker_pb2.ContainerStarted(container_id=sid, timings=timings)))
     # The supervisor's own output (its errors); the user's output travels over its stream.
     pumps = [asyncio.create_task(_drain(sid, container.stdout)), asyncio.create_task(_drain(sid, container.stderr))]
     status = await container.wait()
+    if tunnels is not None:
+        await tunnels.close()
     await asyncio.gather(*pumps, return_exceptions=True)
     await link.close()
     worker.containers.pop(sid, None)

@@ -24,6 +24,7 @@ from squall._redact import redact
 from squall.runtime import get_runtime
 from squall.runtime.base import Container, ContainerSpec, Mount, Runtime
 from squall.worker.proxy import SocketProxy
+from squall.worker.tunnels import TunnelTLS
 from squall.worker.volumes import VolumeMounts
 
 log = logging.getLogger("squall.worker")
@@ -43,7 +44,8 @@ def machine_memory_mb() -> int:
 
 
 class Worker:
-    def __init__(self, home: pathlib.Path, server_url: str, token: str, runtimes: list[str], worker_id: str | None = None):
+    def __init__(self, home: pathlib.Path, server_url: str, token: str, runtimes: list[str], worker_id: str | None = None,
+                 public_host: str | None = None):
         self.home = home / "worker"
         self.server_url = server_url
         self.token = token
@@ -62,6 +64,7 @@ class Worker:
         from squall.worker.sandbox import DiskPool
 
         self.disks = DiskPool(self.home / "run" / "sandbox-disks")  # sandboxes' writable disks, made ahead
+        self.tunnel_tls = TunnelTLS(self.home / "run" / "tunnels", self.worker_id, public_host)  # sandboxes' exposed ports
 
     # -- setup ---------------------------------------------------------------------------------
     def prepare(self, progress=print) -> None:
@@ -147,6 +150,7 @@ class Worker:
                 register=worker_pb2.WorkerRegister(
                     worker_id=self.worker_id, hostname=socket.gethostname(), cpu=cpu, memory_mb=machine_memory_mb() - 512,
                     runtimes=list(self.runtimes), default_runtime=self.runtime_names[0],
+                    tunnel_host=self.tunnel_tls.host, tunnel_public_key_pem=self.tunnel_tls.public_key_pem(),
                 )
             )
         )
@@ -167,6 +171,8 @@ class Worker:
                 from squall.worker.sandbox import run_sandbox
 
                 self._spawn(run_sandbox(self, command.start_sandbox))
+            elif kind == "tunnel_certificate":
+                self.tunnel_tls.set_certificate(command.tunnel_certificate)
             elif kind == "stop":
                 c = self.containers.get(command.stop.container_id)
                 if c is not None:

@@ -64,12 +64,13 @@ def build_config(
     process["cwd"] = spec.workdir
     config["hostname"] = spec.container_id[:63]
 
-    egress = NetworkPolicy.of(spec.network).egress
+    policy = NetworkPolicy.of(spec.network)
+    egress = policy.egress
     namespaces: list[dict[str, str]] = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
-    if egress:
+    if policy.namespaced:
         # The namespace network.setup() prepared (veth to the host bridge), never the host's.
         if not netns_path:
-            raise ValueError(f"container {spec.container_id}: network egress needs netns_path (from network.setup())")
+            raise ValueError(f"container {spec.container_id}: network egress or inbound ports need netns_path (from network.setup())")
         namespaces.append({"type": "network", "path": netns_path})
     else:
         namespaces.append({"type": "network"})  # a fresh one: loopback only

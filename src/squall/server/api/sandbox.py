@@ -203,6 +203,32 @@ class SandboxServicer(sandbox_pb2_grpc.SandboxServiceServicer):
         return sb_pb.FileOpResponse(entries=reply.entries, stat=reply.stat)
 
 
+    async def SandboxTunnels(self, request, context):
+        rec = self.mgr.get(request.sandbox_id)
+        if rec is None:
+            await self._live(request.sandbox_id, context)  # aborts: unknown or stopped
+        ports = len(rec.request.encrypted_ports) + len(rec.request.unencrypted_ports)
+        ca = self.mgr.tunnel_ca.ca_pem() if ports and self.mgr.tunnel_ca is not None else ""
+        deadline = asyncio.get_running_loop().time() + min(max(request.timeout_s, 0.0), MAX_WAIT_S)
+        while ports and rec.tunnels is None and not rec.done.is_set():
+            changed = rec.changed
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return sb_pb.SandboxTunnelsResponse(ready=False, ca_cert_pem=ca)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(changed.wait(), left)
+        if rec.done.is_set():
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"sandbox {rec.sandbox_id} has stopped ({rec.reason}); its ports are closed")
+        if rec.tunnels_error:
+            await context.abort(grpc.StatusCode.INTERNAL, f"sandbox {rec.sandbox_id}: {rec.tunnels_error}")
+        return sb_pb.SandboxTunnelsResponse(tunnels=rec.tunnels or [], ready=True, ca_cert_pem=ca)
+
+    async def TunnelCA(self, request, context):
+        if self.mgr.tunnel_ca is None:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this server has no tunnel CA")
+        return sb_pb.TunnelCAResponse(ca_cert_pem=self.mgr.tunnel_ca.ca_pem(), path=str(self.mgr.tunnel_ca.cert_path))
+
+
 class SandboxAgentServicer(sandbox_pb2_grpc.SandboxAgentServiceServicer):
     """The supervisor's stream. The interceptor lets this service through; its token is checked here."""
 

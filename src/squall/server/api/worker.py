@@ -25,6 +25,8 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         if first is grpc.aio.EOF or not first.HasField("register"):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a worker's first message must register it")
         worker = self.cp.register_worker(first.register)
+        if first.register.tunnel_public_key_pem and self.cp.sandboxes is not None:
+            worker.commands.put_nowait(self.cp.sandboxes.tunnel_certificate(first.register))
         reader = asyncio.create_task(self._read_events(context))
         try:
             while True:
@@ -59,6 +61,8 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
                 self.cp.images.on_done(event.build_done)
             elif kind == "filesystem_snapshot":
                 self.cp.images.on_snapshot(event.filesystem_snapshot)
+            elif kind == "tunnels_ready" and self.cp.sandboxes is not None:
+                self.cp.sandboxes.tunnels_ready(event.tunnels_ready)
 
     async def BlobGet(self, request, context):
         if not self.blobs.has(request.digest):

@@ -18,7 +18,7 @@ class SandboxRef(_message.Message):
     def __init__(self, sandbox_id: _Optional[str] = ...) -> None: ...
 
 class SandboxCreateRequest(_message.Message):
-    __slots__ = ("app_id", "app_name", "name", "command", "env", "secret_ids", "timeout_s", "idle_timeout_s", "workdir", "cpu", "memory_mb", "block_network", "outbound_cidr_allowlist", "runtime", "tags", "image_id", "volumes")
+    __slots__ = ("app_id", "app_name", "name", "command", "env", "secret_ids", "timeout_s", "idle_timeout_s", "workdir", "cpu", "memory_mb", "block_network", "outbound_cidr_allowlist", "runtime", "tags", "image_id", "volumes", "encrypted_ports", "unencrypted_ports")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +50,8 @@ class SandboxCreateRequest(_message.Message):
     TAGS_FIELD_NUMBER: _ClassVar[int]
     IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
     VOLUMES_FIELD_NUMBER: _ClassVar[int]
+    ENCRYPTED_PORTS_FIELD_NUMBER: _ClassVar[int]
+    UNENCRYPTED_PORTS_FIELD_NUMBER: _ClassVar[int]
     app_id: str
     app_name: str
     name: str
@@ -67,7 +69,9 @@ class SandboxCreateRequest(_message.Message):
     tags: _containers.ScalarMap[str, str]
     image_id: str
     volumes: _containers.RepeatedCompositeFieldContainer[_common_pb2.VolumeMount]
-    def __init__(self, app_id: _Optional[str] = ..., app_name: _Optional[str] = ..., name: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., secret_ids: _Optional[_Iterable[str]] = ..., timeout_s: _Optional[float] = ..., idle_timeout_s: _Optional[float] = ..., workdir: _Optional[str] = ..., cpu: _Optional[float] = ..., memory_mb: _Optional[int] = ..., block_network: _Optional[bool] = ..., outbound_cidr_allowlist: _Optional[_Iterable[str]] = ..., runtime: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., image_id: _Optional[str] = ..., volumes: _Optional[_Iterable[_Union[_common_pb2.VolumeMount, _Mapping]]] = ...) -> None: ...
+    encrypted_ports: _containers.RepeatedScalarFieldContainer[int]
+    unencrypted_ports: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, app_id: _Optional[str] = ..., app_name: _Optional[str] = ..., name: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., secret_ids: _Optional[_Iterable[str]] = ..., timeout_s: _Optional[float] = ..., idle_timeout_s: _Optional[float] = ..., workdir: _Optional[str] = ..., cpu: _Optional[float] = ..., memory_mb: _Optional[int] = ..., block_network: _Optional[bool] = ..., outbound_cidr_allowlist: _Optional[_Iterable[str]] = ..., runtime: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., image_id: _Optional[str] = ..., volumes: _Optional[_Iterable[_Union[_common_pb2.VolumeMount, _Mapping]]] = ..., encrypted_ports: _Optional[_Iterable[int]] = ..., unencrypted_ports: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class SandboxCreateResponse(_message.Message):
     __slots__ = ("sandbox_id", "app_id")
@@ -514,7 +518,7 @@ class AgentEvent(_message.Message):
     def __init__(self, hello: _Optional[str] = ..., output: _Optional[_Union[AgentOutput, _Mapping]] = ..., exited: _Optional[_Union[AgentExited, _Mapping]] = ..., file: _Optional[_Union[AgentFileReply, _Mapping]] = ..., stdin_ack: _Optional[_Union[AgentStdinAck, _Mapping]] = ..., started: _Optional[str] = ...) -> None: ...
 
 class StartSandbox(_message.Message):
-    __slots__ = ("sandbox_id", "token", "runtime", "cpu_limit", "memory_limit_mb", "pids_limit", "block_network", "outbound_cidr_allowlist", "scheduled_at", "image_id", "disk_limit_mb", "image", "volumes")
+    __slots__ = ("sandbox_id", "token", "runtime", "cpu_limit", "memory_limit_mb", "pids_limit", "block_network", "outbound_cidr_allowlist", "scheduled_at", "image_id", "disk_limit_mb", "image", "volumes", "encrypted_ports", "unencrypted_ports")
     SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
@@ -528,6 +532,8 @@ class StartSandbox(_message.Message):
     DISK_LIMIT_MB_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     VOLUMES_FIELD_NUMBER: _ClassVar[int]
+    ENCRYPTED_PORTS_FIELD_NUMBER: _ClassVar[int]
+    UNENCRYPTED_PORTS_FIELD_NUMBER: _ClassVar[int]
     sandbox_id: str
     token: str
     runtime: str
@@ -541,4 +547,46 @@ class StartSandbox(_message.Message):
     disk_limit_mb: int
     image: _common_pb2.ImagePlan
     volumes: _containers.RepeatedCompositeFieldContainer[_common_pb2.VolumeMount]
-    def __init__(self, sandbox_id: _Optional[str] = ..., token: _Optional[str] = ..., runtime: _Optional[str] = ..., cpu_limit: _Optional[float] = ..., memory_limit_mb: _Optional[int] = ..., pids_limit: _Optional[int] = ..., block_network: _Optional[bool] = ..., outbound_cidr_allowlist: _Optional[_Iterable[str]] = ..., scheduled_at: _Optional[float] = ..., image_id: _Optional[str] = ..., disk_limit_mb: _Optional[int] = ..., image: _Optional[_Union[_common_pb2.ImagePlan, _Mapping]] = ..., volumes: _Optional[_Iterable[_Union[_common_pb2.VolumeMount, _Mapping]]] = ...) -> None: ...
+    encrypted_ports: _containers.RepeatedScalarFieldContainer[int]
+    unencrypted_ports: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, sandbox_id: _Optional[str] = ..., token: _Optional[str] = ..., runtime: _Optional[str] = ..., cpu_limit: _Optional[float] = ..., memory_limit_mb: _Optional[int] = ..., pids_limit: _Optional[int] = ..., block_network: _Optional[bool] = ..., outbound_cidr_allowlist: _Optional[_Iterable[str]] = ..., scheduled_at: _Optional[float] = ..., image_id: _Optional[str] = ..., disk_limit_mb: _Optional[int] = ..., image: _Optional[_Union[_common_pb2.ImagePlan, _Mapping]] = ..., volumes: _Optional[_Iterable[_Union[_common_pb2.VolumeMount, _Mapping]]] = ..., encrypted_ports: _Optional[_Iterable[int]] = ..., unencrypted_ports: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class TunnelInfo(_message.Message):
+    __slots__ = ("container_port", "host", "port", "unencrypted_host", "unencrypted_port")
+    CONTAINER_PORT_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    UNENCRYPTED_HOST_FIELD_NUMBER: _ClassVar[int]
+    UNENCRYPTED_PORT_FIELD_NUMBER: _ClassVar[int]
+    container_port: int
+    host: str
+    port: int
+    unencrypted_host: str
+    unencrypted_port: int
+    def __init__(self, container_port: _Optional[int] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., unencrypted_host: _Optional[str] = ..., unencrypted_port: _Optional[int] = ...) -> None: ...
+
+class SandboxTunnelsRequest(_message.Message):
+    __slots__ = ("sandbox_id", "timeout_s")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    timeout_s: float
+    def __init__(self, sandbox_id: _Optional[str] = ..., timeout_s: _Optional[float] = ...) -> None: ...
+
+class SandboxTunnelsResponse(_message.Message):
+    __slots__ = ("tunnels", "ready", "ca_cert_pem")
+    TUNNELS_FIELD_NUMBER: _ClassVar[int]
+    READY_FIELD_NUMBER: _ClassVar[int]
+    CA_CERT_PEM_FIELD_NUMBER: _ClassVar[int]
+    tunnels: _containers.RepeatedCompositeFieldContainer[TunnelInfo]
+    ready: bool
+    ca_cert_pem: str
+    def __init__(self, tunnels: _Optional[_Iterable[_Union[TunnelInfo, _Mapping]]] = ..., ready: _Optional[bool] = ..., ca_cert_pem: _Optional[str] = ...) -> None: ...
+
+class TunnelCAResponse(_message.Message):
+    __slots__ = ("ca_cert_pem", "path")
+    CA_CERT_PEM_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ca_cert_pem: str
+    path: str
+    def __init__(self, ca_cert_pem: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...

@@ -105,6 +105,16 @@ class SandboxServiceStub:
                 request_serializer=squall_dot_v1_dot_sandbox__pb2.FileOpRequest.SerializeToString,
                 response_deserializer=squall_dot_v1_dot_sandbox__pb2.FileOpResponse.FromString,
                 _registered_method=True)
+        self.SandboxTunnels = channel.unary_unary(
+                '/squall.v1.SandboxService/SandboxTunnels',
+                request_serializer=squall_dot_v1_dot_sandbox__pb2.SandboxTunnelsRequest.SerializeToString,
+                response_deserializer=squall_dot_v1_dot_sandbox__pb2.SandboxTunnelsResponse.FromString,
+                _registered_method=True)
+        self.TunnelCA = channel.unary_unary(
+                '/squall.v1.SandboxService/TunnelCA',
+                request_serializer=squall_dot_v1_dot_sandbox__pb2.SandboxEmpty.SerializeToString,
+                response_deserializer=squall_dot_v1_dot_sandbox__pb2.TunnelCAResponse.FromString,
+                _registered_method=True)
 
 
 class SandboxServiceServicer:
@@ -197,6 +207,20 @@ class SandboxServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SandboxTunnels(self, request, context):
+        """The sandbox's exposed ports (encrypted_ports / unencrypted_ports), once its worker opened them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TunnelCA(self, request, context):
+        """The cluster CA that signs the TLS certificates of encrypted tunnels (`squall tunnel ca`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SandboxServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -264,6 +288,16 @@ def add_SandboxServiceServicer_to_server(servicer, server):
                     servicer.SandboxFileOp,
                     request_deserializer=squall_dot_v1_dot_sandbox__pb2.FileOpRequest.FromString,
                     response_serializer=squall_dot_v1_dot_sandbox__pb2.FileOpResponse.SerializeToString,
+            ),
+            'SandboxTunnels': grpc.unary_unary_rpc_method_handler(
+                    servicer.SandboxTunnels,
+                    request_deserializer=squall_dot_v1_dot_sandbox__pb2.SandboxTunnelsRequest.FromString,
+                    response_serializer=squall_dot_v1_dot_sandbox__pb2.SandboxTunnelsResponse.SerializeToString,
+            ),
+            'TunnelCA': grpc.unary_unary_rpc_method_handler(
+                    servicer.TunnelCA,
+                    request_deserializer=squall_dot_v1_dot_sandbox__pb2.SandboxEmpty.FromString,
+                    response_serializer=squall_dot_v1_dot_sandbox__pb2.TunnelCAResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -623,6 +657,60 @@ class SandboxService:
             '/squall.v1.SandboxService/SandboxFileOp',
             squall_dot_v1_dot_sandbox__pb2.FileOpRequest.SerializeToString,
             squall_dot_v1_dot_sandbox__pb2.FileOpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SandboxTunnels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/squall.v1.SandboxService/SandboxTunnels',
+            squall_dot_v1_dot_sandbox__pb2.SandboxTunnelsRequest.SerializeToString,
+            squall_dot_v1_dot_sandbox__pb2.SandboxTunnelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TunnelCA(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/squall.v1.SandboxService/TunnelCA',
+            squall_dot_v1_dot_sandbox__pb2.SandboxEmpty.SerializeToString,
+            squall_dot_v1_dot_sandbox__pb2.TunnelCAResponse.FromString,
             options,
             channel_credentials,
             insecure,

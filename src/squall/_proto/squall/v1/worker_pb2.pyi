@@ -10,20 +10,24 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkerRegister(_message.Message):
-    __slots__ = ("worker_id", "hostname", "cpu", "memory_mb", "runtimes", "default_runtime")
+    __slots__ = ("worker_id", "hostname", "cpu", "memory_mb", "runtimes", "default_runtime", "tunnel_host", "tunnel_public_key_pem")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     CPU_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
     RUNTIMES_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    TUNNEL_HOST_FIELD_NUMBER: _ClassVar[int]
+    TUNNEL_PUBLIC_KEY_PEM_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     hostname: str
     cpu: float
     memory_mb: int
     runtimes: _containers.RepeatedScalarFieldContainer[str]
     default_runtime: str
-    def __init__(self, worker_id: _Optional[str] = ..., hostname: _Optional[str] = ..., cpu: _Optional[float] = ..., memory_mb: _Optional[int] = ..., runtimes: _Optional[_Iterable[str]] = ..., default_runtime: _Optional[str] = ...) -> None: ...
+    tunnel_host: str
+    tunnel_public_key_pem: bytes
+    def __init__(self, worker_id: _Optional[str] = ..., hostname: _Optional[str] = ..., cpu: _Optional[float] = ..., memory_mb: _Optional[int] = ..., runtimes: _Optional[_Iterable[str]] = ..., default_runtime: _Optional[str] = ..., tunnel_host: _Optional[str] = ..., tunnel_public_key_pem: _Optional[bytes] = ...) -> None: ...
 
 class WorkerHeartbeat(_message.Message):
     __slots__ = ("free_cpu", "free_memory_mb", "running_containers")
@@ -69,7 +73,7 @@ class ContainerLogs(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[_common_pb2.LogEntry, _Mapping]]] = ...) -> None: ...
 
 class WorkerEvent(_message.Message):
-    __slots__ = ("register", "heartbeat", "started", "exited", "logs", "build_log", "build_done", "filesystem_snapshot")
+    __slots__ = ("register", "heartbeat", "started", "exited", "logs", "build_log", "build_done", "filesystem_snapshot", "tunnels_ready")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     STARTED_FIELD_NUMBER: _ClassVar[int]
@@ -78,6 +82,7 @@ class WorkerEvent(_message.Message):
     BUILD_LOG_FIELD_NUMBER: _ClassVar[int]
     BUILD_DONE_FIELD_NUMBER: _ClassVar[int]
     FILESYSTEM_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    TUNNELS_READY_FIELD_NUMBER: _ClassVar[int]
     register: WorkerRegister
     heartbeat: WorkerHeartbeat
     started: ContainerStarted
@@ -86,7 +91,26 @@ class WorkerEvent(_message.Message):
     build_log: BuildLog
     build_done: BuildDone
     filesystem_snapshot: FilesystemSnapshot
-    def __init__(self, register: _Optional[_Union[WorkerRegister, _Mapping]] = ..., heartbeat: _Optional[_Union[WorkerHeartbeat, _Mapping]] = ..., started: _Optional[_Union[ContainerStarted, _Mapping]] = ..., exited: _Optional[_Union[ContainerExited, _Mapping]] = ..., logs: _Optional[_Union[ContainerLogs, _Mapping]] = ..., build_log: _Optional[_Union[BuildLog, _Mapping]] = ..., build_done: _Optional[_Union[BuildDone, _Mapping]] = ..., filesystem_snapshot: _Optional[_Union[FilesystemSnapshot, _Mapping]] = ...) -> None: ...
+    tunnels_ready: TunnelsReady
+    def __init__(self, register: _Optional[_Union[WorkerRegister, _Mapping]] = ..., heartbeat: _Optional[_Union[WorkerHeartbeat, _Mapping]] = ..., started: _Optional[_Union[ContainerStarted, _Mapping]] = ..., exited: _Optional[_Union[ContainerExited, _Mapping]] = ..., logs: _Optional[_Union[ContainerLogs, _Mapping]] = ..., build_log: _Optional[_Union[BuildLog, _Mapping]] = ..., build_done: _Optional[_Union[BuildDone, _Mapping]] = ..., filesystem_snapshot: _Optional[_Union[FilesystemSnapshot, _Mapping]] = ..., tunnels_ready: _Optional[_Union[TunnelsReady, _Mapping]] = ...) -> None: ...
+
+class TunnelsReady(_message.Message):
+    __slots__ = ("container_id", "tunnels", "error")
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    TUNNELS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    container_id: str
+    tunnels: _containers.RepeatedCompositeFieldContainer[_sandbox_pb2.TunnelInfo]
+    error: str
+    def __init__(self, container_id: _Optional[str] = ..., tunnels: _Optional[_Iterable[_Union[_sandbox_pb2.TunnelInfo, _Mapping]]] = ..., error: _Optional[str] = ...) -> None: ...
+
+class TunnelCertificate(_message.Message):
+    __slots__ = ("cert_pem", "ca_cert_pem")
+    CERT_PEM_FIELD_NUMBER: _ClassVar[int]
+    CA_CERT_PEM_FIELD_NUMBER: _ClassVar[int]
+    cert_pem: bytes
+    ca_cert_pem: bytes
+    def __init__(self, cert_pem: _Optional[bytes] = ..., ca_cert_pem: _Optional[bytes] = ...) -> None: ...
 
 class SnapshotFilesystem(_message.Message):
     __slots__ = ("request_id", "container_id")
@@ -187,17 +211,19 @@ class StopContainer(_message.Message):
     def __init__(self, container_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class WorkerCommand(_message.Message):
-    __slots__ = ("start", "stop", "build", "gc_layers", "snapshot_filesystem", "start_sandbox")
+    __slots__ = ("start", "stop", "build", "gc_layers", "snapshot_filesystem", "start_sandbox", "tunnel_certificate")
     START_FIELD_NUMBER: _ClassVar[int]
     STOP_FIELD_NUMBER: _ClassVar[int]
     BUILD_FIELD_NUMBER: _ClassVar[int]
     GC_LAYERS_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_FILESYSTEM_FIELD_NUMBER: _ClassVar[int]
     START_SANDBOX_FIELD_NUMBER: _ClassVar[int]
+    TUNNEL_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     start: StartContainer
     stop: StopContainer
     build: BuildImage
     gc_layers: GcLayers
     snapshot_filesystem: SnapshotFilesystem
     start_sandbox: _sandbox_pb2.StartSandbox
-    def __init__(self, start: _Optional[_Union[StartContainer, _Mapping]] = ..., stop: _Optional[_Union[StopContainer, _Mapping]] = ..., build: _Optional[_Union[BuildImage, _Mapping]] = ..., gc_layers: _Optional[_Union[GcLayers, _Mapping]] = ..., snapshot_filesystem: _Optional[_Union[SnapshotFilesystem, _Mapping]] = ..., start_sandbox: _Optional[_Union[_sandbox_pb2.StartSandbox, _Mapping]] = ...) -> None: ...
+    tunnel_certificate: TunnelCertificate
+    def __init__(self, start: _Optional[_Union[StartContainer, _Mapping]] = ..., stop: _Optional[_Union[StopContainer, _Mapping]] = ..., build: _Optional[_Union[BuildImage, _Mapping]] = ..., gc_layers: _Optional[_Union[GcLayers, _Mapping]] = ..., snapshot_filesystem: _Optional[_Union[SnapshotFilesystem, _Mapping]] = ..., start_sandbox: _Optional[_Union[_sandbox_pb2.StartSandbox, _Mapping]] = ..., tunnel_certificate: _Optional[_Union[TunnelCertificate, _Mapping]] = ...) -> None: ...
