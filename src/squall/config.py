@@ -22,6 +22,7 @@ ENV_CONTAINER_ID = "SQUALL_CONTAINER_ID"
 ENV_CONTAINER_TOKEN = "SQUALL_CONTAINER_TOKEN"
 ENV_CONTAINER_SERVER = "SQUALL_CONTAINER_SERVER"
 ENV_IS_REMOTE = "SQUALL_IS_REMOTE"
+ENV_WEB_LISTEN = "SQUALL_WEB_LISTEN"  # set for web functions the gateway can reach: the address their HTTP listener binds
 ENV_SANDBOX_TOKEN = "SQUALL_SANDBOX_TOKEN"  # the sandbox supervisor's one-time credential; never given to user processes
 
 # Paths inside containers.

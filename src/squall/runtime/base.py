@@ -68,6 +68,9 @@ class Container(abc.ABC):
     stderr: asyncio.StreamReader
     # wall-clock (time.time()) marks of the start phases: "rootfs_ready", "process_started"
     timings: dict[str, float]
+    # where this host reaches sockets the container listens on (its network namespace's address);
+    # None when nothing outside can (loopback-only network)
+    address: str | None = None
 
     @abc.abstractmethod
     async def wait(self) -> ExitStatus:

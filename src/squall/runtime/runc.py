@@ -85,6 +85,7 @@ class OciContainer(Container):
         self._bundle = bundle
         self._cgroup = cgroup
         self.network = net  # None: loopback only
+        self.address = str(net.address) if net is not None else None
         # Teardown runs when the process exits, not when someone calls wait(): a caller
         # that is cancelled or never waits still leaves nothing behind.
         self._done = asyncio.ensure_future(self._watch())

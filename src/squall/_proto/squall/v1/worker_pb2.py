@@ -27,7 +27,7 @@ from squall._proto.squall.v1 import api_pb2 as squall_dot_v1_dot_api__pb2
 from squall._proto.squall.v1 import sandbox_pb2 as squall_dot_v1_dot_sandbox__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16squall/v1/worker.proto\x12\tsquall.v1\x1a\x16squall/v1/common.proto\x1a\x13squall/v1/api.proto\x1a\x17squall/v1/sandbox.proto\"\x80\x01\n\x0eWorkerRegister\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x0b\n\x03\x63pu\x18\x03 \x01(\x01\x12\x11\n\tmemory_mb\x18\x04 \x01(\x05\x12\x10\n\x08runtimes\x18\x05 \x03(\t\x12\x17\n\x0f\x64\x65\x66\x61ult_runtime\x18\x06 \x01(\t\"W\n\x0fWorkerHeartbeat\x12\x10\n\x08\x66ree_cpu\x18\x01 \x01(\x01\x12\x16\n\x0e\x66ree_memory_mb\x18\x02 \x01(\x05\x12\x1a\n\x12running_containers\x18\x03 \x03(\t\"\x93\x01\n\x10\x43ontainerStarted\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x39\n\x07timings\x18\x02 \x03(\x0b\x32(.squall.v1.ContainerStarted.TimingsEntry\x1a.\n\x0cTimingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"^\n\x0f\x43ontainerExited\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x11\n\texit_code\x18\x02 \x01(\x05\x12\x12\n\noom_killed\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\"5\n\rContainerLogs\x12$\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x13.squall.v1.LogEntry\"\x92\x03\n\x0bWorkerEvent\x12-\n\x08register\x18\x01 \x01(\x0b\x32\x19.squall.v1.WorkerRegisterH\x00\x12/\n\theartbeat\x18\x02 \x01(\x0b\x32\x1a.squall.v1.WorkerHeartbeatH\x00\x12.\n\x07started\x18\x03 \x01(\x0b\x32\x1b.squall.v1.ContainerStartedH\x00\x12,\n\x06\x65xited\x18\x04 \x01(\x0b\x32\x1a.squall.v1.ContainerExitedH\x00\x12(\n\x04logs\x18\x05 \x01(\x0b\x32\x18.squall.v1.ContainerLogsH\x00\x12(\n\tbuild_log\x18\x06 \x01(\x0b\x32\x13.squall.v1.BuildLogH\x00\x12*\n\nbuild_done\x18\x07 \x01(\x0b\x32\x14.squall.v1.BuildDoneH\x00\x12<\n\x13\x66ilesystem_snapshot\x18\x08 \x01(\x0b\x32\x1d.squall.v1.FilesystemSnapshotH\x00\x42\x07\n\x05\x65vent\">\n\x12SnapshotFilesystem\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x02 \x01(\t\"`\n\x12\x46ilesystemSnapshot\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62lob_digest\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"+\n\x08\x42uildLog\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\t\x12\r\n\x05lines\x18\x02 \x03(\t\"j\n\tBuildDone\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\t\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12$\n\x06layers\x18\x03 \x03(\x0b\x32\x14.squall.v1.LayerSpec\x12\x16\n\x0epython_version\x18\x04 \x01(\t\"\xb9\x02\n\x0eStartContainer\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66unction_id\x18\x02 \x01(\t\x12\x31\n\ndefinition\x18\x03 \x01(\x0b\x32\x1d.squall.v1.FunctionDefinition\x12\r\n\x05token\x18\x04 \x01(\t\x12\x0f\n\x07runtime\x18\x05 \x01(\t\x12\x14\n\x0cscheduled_at\x18\x06 \x01(\x01\x12<\n\nsecret_env\x18\x07 \x03(\x0b\x32(.squall.v1.StartContainer.SecretEnvEntry\x12#\n\x05image\x18\x08 \x01(\x0b\x32\x14.squall.v1.ImagePlan\x1a\x30\n\x0eSecretEnvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb8\x01\n\nBuildImage\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\t\x12#\n\x05image\x18\x02 \x01(\x0b\x32\x14.squall.v1.ImagePlan\x12>\n\rregistry_auth\x18\x03 \x03(\x0b\x32\'.squall.v1.BuildImage.RegistryAuthEntry\x1a\x33\n\x11RegistryAuthEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\"\n\x08GcLayers\x12\x16\n\x0ekeep_layer_ids\x18\x01 \x03(\t\"5\n\rStopContainer\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xb2\x02\n\rWorkerCommand\x12*\n\x05start\x18\x01 \x01(\x0b\x32\x19.squall.v1.StartContainerH\x00\x12(\n\x04stop\x18\x02 \x01(\x0b\x32\x18.squall.v1.StopContainerH\x00\x12&\n\x05\x62uild\x18\x03 \x01(\x0b\x32\x15.squall.v1.BuildImageH\x00\x12(\n\tgc_layers\x18\x04 \x01(\x0b\x32\x13.squall.v1.GcLayersH\x00\x12<\n\x13snapshot_filesystem\x18\x05 \x01(\x0b\x32\x1d.squall.v1.SnapshotFilesystemH\x00\x12\x30\n\rstart_sandbox\x18\n \x01(\x0b\x32\x17.squall.v1.StartSandboxH\x00\x42\t\n\x07\x63ommand2\xc4\x01\n\rWorkerService\x12\x45\n\rWorkerConnect\x12\x16.squall.v1.WorkerEvent\x1a\x18.squall.v1.WorkerCommand(\x01\x30\x01\x12\x35\n\x07\x42lobGet\x12\x12.squall.v1.BlobRef\x1a\x14.squall.v1.BlobChunk0\x01\x12\x35\n\x07\x42lobPut\x12\x14.squall.v1.BlobChunk\x1a\x12.squall.v1.BlobRef(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16squall/v1/worker.proto\x12\tsquall.v1\x1a\x16squall/v1/common.proto\x1a\x13squall/v1/api.proto\x1a\x17squall/v1/sandbox.proto\"\x80\x01\n\x0eWorkerRegister\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x0b\n\x03\x63pu\x18\x03 \x01(\x01\x12\x11\n\tmemory_mb\x18\x04 \x01(\x05\x12\x10\n\x08runtimes\x18\x05 \x03(\t\x12\x17\n\x0f\x64\x65\x66\x61ult_runtime\x18\x06 \x01(\t\"W\n\x0fWorkerHeartbeat\x12\x10\n\x08\x66ree_cpu\x18\x01 \x01(\x01\x12\x16\n\x0e\x66ree_memory_mb\x18\x02 \x01(\x05\x12\x1a\n\x12running_containers\x18\x03 \x03(\t\"\xa4\x01\n\x10\x43ontainerStarted\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x39\n\x07timings\x18\x02 \x03(\x0b\x32(.squall.v1.ContainerStarted.TimingsEntry\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x1a.\n\x0cTimingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"^\n\x0f\x43ontainerExited\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x11\n\texit_code\x18\x02 \x01(\x05\x12\x12\n\noom_killed\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\"5\n\rContainerLogs\x12$\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x13.squall.v1.LogEntry\"\x92\x03\n\x0bWorkerEvent\x12-\n\x08register\x18\x01 \x01(\x0b\x32\x19.squall.v1.WorkerRegisterH\x00\x12/\n\theartbeat\x18\x02 \x01(\x0b\x32\x1a.squall.v1.WorkerHeartbeatH\x00\x12.\n\x07started\x18\x03 \x01(\x0b\x32\x1b.squall.v1.ContainerStartedH\x00\x12,\n\x06\x65xited\x18\x04 \x01(\x0b\x32\x1a.squall.v1.ContainerExitedH\x00\x12(\n\x04logs\x18\x05 \x01(\x0b\x32\x18.squall.v1.ContainerLogsH\x00\x12(\n\tbuild_log\x18\x06 \x01(\x0b\x32\x13.squall.v1.BuildLogH\x00\x12*\n\nbuild_done\x18\x07 \x01(\x0b\x32\x14.squall.v1.BuildDoneH\x00\x12<\n\x13\x66ilesystem_snapshot\x18\x08 \x01(\x0b\x32\x1d.squall.v1.FilesystemSnapshotH\x00\x42\x07\n\x05\x65vent\">\n\x12SnapshotFilesystem\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x02 \x01(\t\"`\n\x12\x46ilesystemSnapshot\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62lob_digest\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"+\n\x08\x42uildLog\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\t\x12\r\n\x05lines\x18\x02 \x03(\t\"j\n\tBuildDone\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\t\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12$\n\x06layers\x18\x03 \x03(\x0b\x32\x14.squall.v1.LayerSpec\x12\x16\n\x0epython_version\x18\x04 \x01(\t\"\xb9\x02\n\x0eStartContainer\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66unction_id\x18\x02 \x01(\t\x12\x31\n\ndefinition\x18\x03 \x01(\x0b\x32\x1d.squall.v1.FunctionDefinition\x12\r\n\x05token\x18\x04 \x01(\t\x12\x0f\n\x07runtime\x18\x05 \x01(\t\x12\x14\n\x0cscheduled_at\x18\x06 \x01(\x01\x12<\n\nsecret_env\x18\x07 \x03(\x0b\x32(.squall.v1.StartContainer.SecretEnvEntry\x12#\n\x05image\x18\x08 \x01(\x0b\x32\x14.squall.v1.ImagePlan\x1a\x30\n\x0eSecretEnvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb8\x01\n\nBuildImage\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\t\x12#\n\x05image\x18\x02 \x01(\x0b\x32\x14.squall.v1.ImagePlan\x12>\n\rregistry_auth\x18\x03 \x03(\x0b\x32\'.squall.v1.BuildImage.RegistryAuthEntry\x1a\x33\n\x11RegistryAuthEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\"\n\x08GcLayers\x12\x16\n\x0ekeep_layer_ids\x18\x01 \x03(\t\"5\n\rStopContainer\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xb2\x02\n\rWorkerCommand\x12*\n\x05start\x18\x01 \x01(\x0b\x32\x19.squall.v1.StartContainerH\x00\x12(\n\x04stop\x18\x02 \x01(\x0b\x32\x18.squall.v1.StopContainerH\x00\x12&\n\x05\x62uild\x18\x03 \x01(\x0b\x32\x15.squall.v1.BuildImageH\x00\x12(\n\tgc_layers\x18\x04 \x01(\x0b\x32\x13.squall.v1.GcLayersH\x00\x12<\n\x13snapshot_filesystem\x18\x05 \x01(\x0b\x32\x1d.squall.v1.SnapshotFilesystemH\x00\x12\x30\n\rstart_sandbox\x18\n \x01(\x0b\x32\x17.squall.v1.StartSandboxH\x00\x42\t\n\x07\x63ommand2\xc4\x01\n\rWorkerService\x12\x45\n\rWorkerConnect\x12\x16.squall.v1.WorkerEvent\x1a\x18.squall.v1.WorkerCommand(\x01\x30\x01\x12\x35\n\x07\x42lobGet\x12\x12.squall.v1.BlobRef\x1a\x14.squall.v1.BlobChunk0\x01\x12\x35\n\x07\x42lobPut\x12\x14.squall.v1.BlobChunk\x1a\x12.squall.v1.BlobRef(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,37 +45,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WORKERHEARTBEAT']._serialized_start=238
   _globals['_WORKERHEARTBEAT']._serialized_end=325
   _globals['_CONTAINERSTARTED']._serialized_start=328
-  _globals['_CONTAINERSTARTED']._serialized_end=475
-  _globals['_CONTAINERSTARTED_TIMINGSENTRY']._serialized_start=429
-  _globals['_CONTAINERSTARTED_TIMINGSENTRY']._serialized_end=475
-  _globals['_CONTAINEREXITED']._serialized_start=477
-  _globals['_CONTAINEREXITED']._serialized_end=571
-  _globals['_CONTAINERLOGS']._serialized_start=573
-  _globals['_CONTAINERLOGS']._serialized_end=626
-  _globals['_WORKEREVENT']._serialized_start=629
-  _globals['_WORKEREVENT']._serialized_end=1031
-  _globals['_SNAPSHOTFILESYSTEM']._serialized_start=1033
-  _globals['_SNAPSHOTFILESYSTEM']._serialized_end=1095
-  _globals['_FILESYSTEMSNAPSHOT']._serialized_start=1097
-  _globals['_FILESYSTEMSNAPSHOT']._serialized_end=1193
-  _globals['_BUILDLOG']._serialized_start=1195
-  _globals['_BUILDLOG']._serialized_end=1238
-  _globals['_BUILDDONE']._serialized_start=1240
-  _globals['_BUILDDONE']._serialized_end=1346
-  _globals['_STARTCONTAINER']._serialized_start=1349
-  _globals['_STARTCONTAINER']._serialized_end=1662
-  _globals['_STARTCONTAINER_SECRETENVENTRY']._serialized_start=1614
-  _globals['_STARTCONTAINER_SECRETENVENTRY']._serialized_end=1662
-  _globals['_BUILDIMAGE']._serialized_start=1665
-  _globals['_BUILDIMAGE']._serialized_end=1849
-  _globals['_BUILDIMAGE_REGISTRYAUTHENTRY']._serialized_start=1798
-  _globals['_BUILDIMAGE_REGISTRYAUTHENTRY']._serialized_end=1849
-  _globals['_GCLAYERS']._serialized_start=1851
-  _globals['_GCLAYERS']._serialized_end=1885
-  _globals['_STOPCONTAINER']._serialized_start=1887
-  _globals['_STOPCONTAINER']._serialized_end=1940
-  _globals['_WORKERCOMMAND']._serialized_start=1943
-  _globals['_WORKERCOMMAND']._serialized_end=2249
-  _globals['_WORKERSERVICE']._serialized_start=2252
-  _globals['_WORKERSERVICE']._serialized_end=2448
+  _globals['_CONTAINERSTARTED']._serialized_end=492
+  _globals['_CONTAINERSTARTED_TIMINGSENTRY']._serialized_start=446
+  _globals['_CONTAINERSTARTED_TIMINGSENTRY']._serialized_end=492
+  _globals['_CONTAINEREXITED']._serialized_start=494
+  _globals['_CONTAINEREXITED']._serialized_end=588
+  _globals['_CONTAINERLOGS']._serialized_start=590
+  _globals['_CONTAINERLOGS']._serialized_end=643
+  _globals['_WORKEREVENT']._serialized_start=646
+  _globals['_WORKEREVENT']._serialized_end=1048
+  _globals['_SNAPSHOTFILESYSTEM']._serialized_start=1050
+  _globals['_SNAPSHOTFILESYSTEM']._serialized_end=1112
+  _globals['_FILESYSTEMSNAPSHOT']._serialized_start=1114
+  _globals['_FILESYSTEMSNAPSHOT']._serialized_end=1210
+  _globals['_BUILDLOG']._serialized_start=1212
+  _globals['_BUILDLOG']._serialized_end=1255
+  _globals['_BUILDDONE']._serialized_start=1257
+  _globals['_BUILDDONE']._serialized_end=1363
+  _globals['_STARTCONTAINER']._serialized_start=1366
+  _globals['_STARTCONTAINER']._serialized_end=1679
+  _globals['_STARTCONTAINER_SECRETENVENTRY']._serialized_start=1631
+  _globals['_STARTCONTAINER_SECRETENVENTRY']._serialized_end=1679
+  _globals['_BUILDIMAGE']._serialized_start=1682
+  _globals['_BUILDIMAGE']._serialized_end=1866
+  _globals['_BUILDIMAGE_REGISTRYAUTHENTRY']._serialized_start=1815
+  _globals['_BUILDIMAGE_REGISTRYAUTHENTRY']._serialized_end=1866
+  _globals['_GCLAYERS']._serialized_start=1868
+  _globals['_GCLAYERS']._serialized_end=1902
+  _globals['_STOPCONTAINER']._serialized_start=1904
+  _globals['_STOPCONTAINER']._serialized_end=1957
+  _globals['_WORKERCOMMAND']._serialized_start=1960
+  _globals['_WORKERCOMMAND']._serialized_end=2266
+  _globals['_WORKERSERVICE']._serialized_start=2269
+  _globals['_WORKERSERVICE']._serialized_end=2465
 # @@protoc_insertion_point(module_scope)
