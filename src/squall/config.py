@@ -22,7 +22,8 @@ ENV_CONTAINER_ID = "SQUALL_CONTAINER_ID"
 ENV_CONTAINER_TOKEN = "SQUALL_CONTAINER_TOKEN"
 ENV_CONTAINER_SERVER = "SQUALL_CONTAINER_SERVER"
 ENV_IS_REMOTE = "SQUALL_IS_REMOTE"
-ENV_WEB_LISTEN = "SQUALL_WEB_LISTEN"  # set for web functions the gateway can reach: the address their HTTP listener binds
+ENV_WEB_LISTEN = "SQUALL_WEB_LISTEN"  # set for web functions the gateway can reach: host:port their HTTP listener binds
+CONTAINER_WEB_PORT = 7399  # that listener's port in a container's own network namespace (the gateway's direct path)
 ENV_SANDBOX_TOKEN = "SQUALL_SANDBOX_TOKEN"  # the sandbox supervisor's one-time credential; never given to user processes
 
 # Paths inside containers.

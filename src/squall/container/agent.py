@@ -72,14 +72,15 @@ class Agent:
     def _listen(self) -> int:
         """Start the web endpoint's HTTP listener, the gateway's direct path; 0 when there is none.
         Requests keep coming as inputs too (WebSockets; and until the gateway knows the port)."""
-        host = os.environ.get(config.ENV_WEB_LISTEN)
-        if self.web_handler is None or not host:
+        listen = os.environ.get(config.ENV_WEB_LISTEN)
+        if self.web_handler is None or not listen:
             return 0
         from squall.container.web_listener import WebListener
 
+        host, _, port = listen.rpartition(":")
         try:
             self.web_listener = WebListener(self.web_handler.app)
-            return asyncio.run_coroutine_threadsafe(self.web_listener.start(host), self._event_loop()).result()
+            return asyncio.run_coroutine_threadsafe(self.web_listener.start(host, int(port)), self._event_loop()).result()
         except OSError as exc:
             print(f"squall: no direct HTTP listener ({exc}); requests come as inputs", file=sys.stderr)
             self.web_listener = None

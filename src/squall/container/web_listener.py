@@ -29,7 +29,7 @@ _REASONS = {200: b"OK", 201: b"Created", 204: b"No Content", 301: b"Moved Perman
 
 
 class WebListener:
-    """Serves `app` (ASGI) over HTTP/1.1 on `host`, a port the kernel picks."""
+    """Serves `app` (ASGI) over HTTP/1.1."""
 
     def __init__(self, app) -> None:
         self.app = app
@@ -38,9 +38,10 @@ class WebListener:
         self._idle = asyncio.Event()
         self._idle.set()
 
-    async def start(self, host: str) -> int:
+    async def start(self, host: str, port: int) -> int:
+        """Listen on host:port (port 0: one the kernel picks); the port."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Connection(self), host, 0, backlog=1024)
+        self._server = await loop.create_server(lambda: _Connection(self), host, port, backlog=1024, reuse_address=True)
         return self._server.sockets[0].getsockname()[1]
 
     async def drain(self, timeout: float) -> None:

@@ -72,6 +72,11 @@ class Container(abc.ABC):
     # None when nothing outside can (loopback-only network)
     address: str | None = None
 
+    async def allow_inbound(self, port: int) -> str | None:
+        """Let this host connect to TCP `port` inside the container: the address to connect to, or
+        None when nothing outside can reach it."""
+        return self.address
+
     @abc.abstractmethod
     async def wait(self) -> ExitStatus:
         """Wait for the main process to exit, release every resource, say how it ended."""

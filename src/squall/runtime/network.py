@@ -79,6 +79,10 @@ INPUT_CHAIN = "SQUALL-INPUT"
 FORWARD_CHAIN = "SQUALL-FORWARD"
 EGRESS_CHAIN = "SQUALL-EGRESS"
 NAT_CHAIN = "SQUALL-POSTROUTING"
+# Host-to-container connections the host may open: `-d <ip>/32 -p tcp -m tcp --dport N -j ACCEPT`
+# per allowed port. Where the host's OUTPUT into squall0 is filtered (the sandbox tunnels' rules
+# send it through this chain, then reject), only these get through.
+INGRESS_CHAIN = "SQUALL-INGRESS"
 HOST_RESOLV_CONF = "/etc/resolv.conf"
 SYSTEMD_RESOLV_CONF = "/run/systemd/resolve/resolv.conf"
 
@@ -478,6 +482,17 @@ class ContainerNetwork:
     @property
     def gateway(self) -> ipaddress.IPv4Address:
         return gateway(self.subnet)
+
+    async def allow_inbound(self, port: int) -> None:
+        """Let the host open TCP connections to `port` on the container's address (the gateway to
+        a web endpoint's listener); the rule goes when the network does."""
+        rule = f"-d {self.address}/32 -p tcp -m tcp --dport {port} -j ACCEPT"
+        if INGRESS_CHAIN not in _host_ready:  # created once, never declared again: that would flush other containers' ports
+            await _run(["iptables", "--wait", "-N", INGRESS_CHAIN])
+            _host_ready.add(INGRESS_CHAIN)
+        await _check(["iptables", "--wait", "-I", INGRESS_CHAIN, "1", *rule.split()], what=f"container {self.container_id}: allowing port {port} in")
+        remove = f"-D {INGRESS_CHAIN} {rule}\n"
+        self._remove_rules = self._remove_rules.replace("COMMIT\n", remove + "COMMIT\n", 1) if self._remove_rules else f"*filter\n{remove}COMMIT\n"
 
     async def close(self) -> None:
         """Remove rules, veth, namespace, then the lease; every step runs even if one fails.

@@ -92,6 +92,12 @@ class OciContainer(Container):
         if runtime.kill_on_oom:
             self._oom_watch = asyncio.ensure_future(self._watch_oom())
 
+    async def allow_inbound(self, port: int) -> str | None:
+        if self.network is None:
+            return None
+        await self.network.allow_inbound(port)
+        return self.address
+
     async def _watch_oom(self) -> None:
         """An OOM kill inside a gVisor sandbox can leave it wedged rather than exited: end it."""
         while not self._done.done():

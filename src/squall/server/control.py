@@ -96,6 +96,7 @@ class ContainerRec:
     address: str = ""  # where the control plane's host reaches it ("" = it cannot)
     web_port: int = 0
     web_inflight: int = 0
+    web_requests: int = 0  # all it was sent on the direct path
     web_conns: set = dataclasses.field(default_factory=set)
     web_pool: list = dataclasses.field(default_factory=list)
 
@@ -705,13 +706,15 @@ class ControlPlane:
 
     def web_begin(self, fn: FunctionRec, c: ContainerRec) -> None:
         c.web_inflight += 1
+        c.web_requests += 1
         fn.web_inflight += 1
         c.last_active = time.time()
 
-    def web_end(self, fn: FunctionRec, c: ContainerRec) -> None:
+    def web_end(self, fn: FunctionRec, c: ContainerRec, took_s: float) -> None:
         c.web_inflight -= 1
         fn.web_inflight -= 1
         c.last_active = time.time()
+        fn.observe(took_s)  # as an input's run time: the autoscaler sizes for how long requests take
         fn.wake_web_waiters(1)
 
     async def web_wait(self, fn: FunctionRec, timeout: float) -> None:
@@ -823,4 +826,5 @@ class ControlPlane:
             self.log_events[app_id].set()
 
     def stats(self, fn: FunctionRec) -> tuple[int, int, int]:
-        return len(fn.pending) + len(fn.delayed), len(fn.active()), len(fn.running)
+        """(backlog, containers, running): web requests on the direct path count as inputs here too."""
+        return len(fn.pending) + len(fn.delayed) + fn.web_waiting, len(fn.active()), len(fn.running) + fn.web_inflight

@@ -39,6 +39,7 @@ from aiohttp import web
 log = logging.getLogger("squall.gateway")
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection", "squall-forwarded"}
+IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"}
 BODY_PIECE = 256 * 1024
 INLINE_BODY = 256 * 1024  # request bodies up to this are read whole and can be sent again on a fresh connection
 MAX_POOL = 64  # idle connections kept per container
@@ -72,6 +73,7 @@ class DirectProxy:
                 return plain(504, f"{fn.definition.function_name} had no free container within its timeout of {budget:g} s")
             await self.cp.web_wait(fn, min(remaining, 1.0))
         self.cp.web_begin(fn, c)
+        began = loop.time()
         exchange = _Exchange(c)
         try:
             async with asyncio.timeout_at(deadline):
@@ -90,7 +92,7 @@ class DirectProxy:
             exchange.discard()
             raise
         finally:
-            self.cp.web_end(fn, c)
+            self.cp.web_end(fn, c, loop.time() - began)
 
     # -- one request -----------------------------------------------------------------------------
     def _head(self, request: web.BaseRequest, path: str) -> bytes:
@@ -111,6 +113,8 @@ class DirectProxy:
         body: bytes | None = None
         if not chunked and (length or 0) <= INLINE_BODY:
             body = await request.read() if length else b""
+        # Sent again on a fresh connection when a pooled one turns out closed: only what is safe to repeat.
+        may_retry = body is not None and request.method in IDEMPOTENT
         for attempt in range(2):  # a pooled connection the container closed meanwhile: once more on a fresh one
             reused = bool(c.web_pool)
             ex.take(c.web_pool.pop() if reused else await self._connect(c))
@@ -119,16 +123,22 @@ class DirectProxy:
                     ex.writer.write(head + b"\r\ncontent-length: %d\r\n\r\n" % len(body) + body)
                 else:
                     await self._send_streamed_body(request, ex.writer, head, length)
-                status_line = await ex.reader.readline()
-                if not status_line:
-                    raise ConnectionResetError("the container closed the connection")
+                response_head = await ex.reader.readuntil(b"\r\n\r\n")
                 break
+            except asyncio.IncompleteReadError as exc:
+                ex.discard()
+                if reused and not exc.partial and may_retry and attempt == 0 and c.state == "running":
+                    continue
+                return self._broken(fn, c, ConnectionResetError("the container closed the connection"), plain)
+            except asyncio.LimitOverrunError:
+                ex.discard()
+                return plain(502, f"{fn.definition.function_name} sent a response head over {READ_LIMIT} bytes")
             except (ConnectionError, OSError) as exc:
                 ex.discard()
-                if reused and body is not None and attempt == 0 and c.state == "running":
+                if reused and may_retry and attempt == 0 and c.state == "running":
                     continue
                 return self._broken(fn, c, exc, plain)
-        return await self._relay(request, fn, ex, status_line, plain)
+        return await self._relay(request, fn, ex, response_head, plain)
 
     async def _connect(self, c) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         address = self.cp.web_address(c)
@@ -157,26 +167,23 @@ class DirectProxy:
             await writer.drain()
         writer.write(b"0\r\n\r\n")
 
-    async def _relay(self, request, fn, ex: _Exchange, status_line: bytes, plain) -> web.StreamResponse:
-        """Read the container's response and pass it on: whole when small and complete, else streamed."""
+    async def _relay(self, request, fn, ex: _Exchange, response_head: bytes, plain) -> web.StreamResponse:
+        """Pass the container's response on: whole when small and complete, else streamed."""
         reader, c = ex.reader, ex.c
-        parts = status_line.split(None, 2)
+        lines = response_head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(None, 2)
         try:
             status = int(parts[1])
         except (IndexError, ValueError):
             ex.discard()
-            return plain(502, f"{fn.definition.function_name} answered {status_line[:80]!r}, not HTTP")
+            return plain(502, f"{fn.definition.function_name} answered {lines[0][:80]!r}, not HTTP")
         headers: list[tuple[str, str]] = []
         length: int | None = None
         chunked = close = False
-        while True:
-            line = await reader.readline()
-            if line in (b"\r\n", b"\n"):
-                break
+        for line in lines[1:]:
             if not line:
-                ex.discard()
-                return self._broken(fn, c, ConnectionResetError("the connection closed in the response head"), plain)
-            k, _, v = line.decode("latin-1").partition(":")
+                continue
+            k, _, v = line.partition(":")
             k, v = k.strip(), v.strip()
             lk = k.lower()
             if lk == "content-length":
