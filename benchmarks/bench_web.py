@@ -2,9 +2,11 @@
 uvicorn on loopback (wrk, same run), and the first response from zero containers beside a
 plain function's cold start (same runtime, same image).
 
-The gateway path is HTTP -> aiohttp in the server -> the function's input queue (SQLite) ->
-the container's agent (gRPC through the worker's socket) -> the ASGI app -> outputs back the
-same way; uvicorn is the floor: the app alone, one process, no isolation.
+The gateway path, once the container is ready: HTTP -> aiohttp in the server -> a pooled
+keep-alive connection into the container's network namespace -> the agent's own HTTP listener
+-> the ASGI app (docs/web.md, the direct path). The first request from zero goes the input path
+(the function's input queue, gRPC through the worker's socket). uvicorn is the floor: the app
+alone, one process, no isolation.
 """
 
 from __future__ import annotations
@@ -157,9 +159,8 @@ def markdown(w: dict) -> list[str]:
             f"- gateway overhead at most 2 ms at p50: {'met' if overhead <= 2 else 'missed'} (+{overhead:.2f} ms at one connection).",
             f"- at least half of uvicorn's throughput: {'met' if ratio >= 0.5 else 'missed'} ({ratio:.2f}x at 16 connections).",
             f"- first response from zero within 20 ms of the cold start: {'met' if abs(gap) <= 20 else 'missed'} ({gap:+.1f} ms).",
-            "- Why: a request is a function input, so it pays a warm call's path (see the calls table: the input and each output are",
-            "  committed to SQLite, and the container's agent reaches the control plane by gRPC through the worker's socket) plus",
-            "  aiohttp and the ASGI app. The next steps are those of warm calls (outputs handed to the waiting gateway from memory,",
-            "  the agent's calls served on the worker), or a direct proxy into the container's network namespace for HTTP.",
+            "- How: a ready container's agent serves HTTP itself in its network namespace and the gateway proxies to it over",
+            "  pooled keep-alive connections (docs/web.md): no Store write and no gRPC hop per request. What remains is aiohttp",
+            "  in the server plus a second HTTP parse in the container, on the same two cores as wrk.",
         ]
     return lines

@@ -22,6 +22,8 @@ ENV_CONTAINER_ID = "SQUALL_CONTAINER_ID"
 ENV_CONTAINER_TOKEN = "SQUALL_CONTAINER_TOKEN"
 ENV_CONTAINER_SERVER = "SQUALL_CONTAINER_SERVER"
 ENV_IS_REMOTE = "SQUALL_IS_REMOTE"
+ENV_WEB_LISTEN = "SQUALL_WEB_LISTEN"  # set for web functions the gateway can reach: host:port their HTTP listener binds
+CONTAINER_WEB_PORT = 7399  # that listener's port in a container's own network namespace (the gateway's direct path)
 
 # Paths inside containers.
 CONTAINER_AGENT_DIR = "/opt/squall/agent"  # grpcio, protobuf, cloudpickle for the agent's Python

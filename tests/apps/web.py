@@ -65,6 +65,17 @@ def _asgi():
             await send({"type": "http.response.start", "status": 200, "headers": [(b"x-request-bytes", str(len(body)).encode())]})
             await send({"type": "http.response.body", "body": b"x" * n})
             return
+        if scope["path"] == "/sleep":  # a slow request; says which container served it, and when
+            import asyncio
+            import os
+            import time
+
+            start = time.time()
+            await asyncio.sleep(float(scope["query_string"].decode().split("=")[1]))
+            served = {"container": os.environ["SQUALL_CONTAINER_ID"], "start": start, "end": time.time()}
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": json.dumps(served).encode()})
+            return
         if scope["path"] == "/boom":
             raise RuntimeError("the app broke on purpose")
         info = {"greeting": GREETING, "method": scope["method"], "path": scope["path"], "query": scope["query_string"].decode(),

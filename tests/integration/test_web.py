@@ -198,6 +198,59 @@ def test_scale_from_zero(sdk, deployed):
     assert started, "the request was answered without a new container"
 
 
+def _api_container(container_id: str):
+    return next((c for c in _api_containers("running") if c.container_id == container_id), None)
+
+
+def test_a_ready_container_is_sent_requests_directly_and_they_count_as_its_load(sdk, deployed):
+    _, urls = deployed
+    wait_until(lambda: len(_api_containers("running")) <= 1, 60, "api down to one container")
+    assert http(urls["api"] + "/warm")[0] == 200
+    (warm,) = _api_containers("running")
+    # The gateway reaches the container's own HTTP listener: requests skip the input queue.
+    assert re.fullmatch(r"[\d.]+:\d+", warm.web_address), warm
+    before = warm.web_requests
+    for i in range(5):
+        status, _, body = http(urls["api"] + f"/direct?i={i}", data=b"x" * 1000)
+        assert status == 201 and json.loads(body)["query"] == f"i={i}" and len(json.loads(body)["body"]) == 1000
+    assert _api_container(warm.container_id).web_requests == before + 5
+
+    # api has one slot per container (no @concurrent) and scaledown_window=2. Two slow requests
+    # at once: each holds a slot while it runs (a container never runs both at once, and does
+    # not scale down under one), and both count in the function's stats.
+    served: list = []
+    threads = [threading.Thread(target=lambda: served.append(http(urls["api"] + "/sleep?s=3"))) for _ in range(2)]
+    for t in threads:
+        t.start()
+        time.sleep(0.3)
+    stats = squall.Function.from_name(APP, "api").get_current_stats()
+    assert stats.num_running_inputs + stats.backlog == 2, stats
+    for t in threads:
+        t.join(60)
+    assert [r[0] for r in served] == [200, 200], served
+    first, second = sorted((json.loads(r[2]) for r in served), key=lambda r: r["start"])
+    assert first["container"] == warm.container_id
+    assert first["container"] != second["container"] or second["start"] >= first["end"], (first, second)
+
+
+def test_a_container_that_dies_mid_request_gives_502(sdk, deployed):
+    _, urls = deployed
+    wait_until(lambda: len(_api_containers("running")) <= 1, 60, "api down to one container")
+    assert http(urls["api"] + "/warm")[0] == 200
+    (container,) = _api_containers("running")
+    assert container.web_address, container
+    served: list = []
+    t = threading.Thread(target=lambda: served.append(http(urls["api"] + "/sleep?s=60")))
+    start = time.monotonic()
+    t.start()
+    wait_until(lambda: _api_container(container.container_id).web_requests > container.web_requests, 10, "the request reaching the container")
+    assert sdk.squall("container", "stop", container.container_id).returncode == 0
+    t.join(30)
+    assert served and served[0][0] == 502 and b"could not answer" in served[0][2], served
+    assert time.monotonic() - start < 30
+    assert http(urls["api"] + "/after")[0] == 200  # and the next request gets a new container
+
+
 def test_redeploy_under_load_drops_nothing_and_rollback_restores(sdk, deployed):
     d, urls = deployed
     results: list[str] = []

@@ -47,6 +47,8 @@ class Agent:
         self.inline_outputs: list[pb.Output] = []
         self.cancelled_ids: set[str] = set()  # inputs the control plane cancelled (checked between a generator's items)
         self.sequential = False
+        self.web_handler = None  # a web endpoint's WebHandler (container/web.py)
+        self.web_listener = None  # its HTTP listener for the gateway's direct path (container/web_listener.py)
 
     # -- start-up ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -64,7 +66,25 @@ class Agent:
         except BaseException as exc:  # report it, then stop: nothing can run here
             self.stub.ContainerHello(container_pb2.ContainerHelloRequest(init_failed=True, init_result=ser.exception_result(exc, pb.INIT_FAILURE)), metadata=self.md)
             raise SystemExit(1) from exc
-        self.stub.ContainerHello(container_pb2.ContainerHelloRequest(timings={"imports_done": t_imports, "enter_done": t_enter}), metadata=self.md)
+        self.stub.ContainerHello(container_pb2.ContainerHelloRequest(timings={"imports_done": t_imports, "enter_done": t_enter}, web_port=self._listen()),
+                                 metadata=self.md)
+
+    def _listen(self) -> int:
+        """Start the web endpoint's HTTP listener, the gateway's direct path; 0 when there is none.
+        Requests keep coming as inputs too (WebSockets; and until the gateway knows the port)."""
+        listen = os.environ.get(config.ENV_WEB_LISTEN)
+        if self.web_handler is None or not listen:
+            return 0
+        from squall.container.web_listener import WebListener
+
+        host, _, port = listen.rpartition(":")
+        try:
+            self.web_listener = WebListener(self.web_handler.app)
+            return asyncio.run_coroutine_threadsafe(self.web_listener.start(host, int(port)), self._event_loop()).result()
+        except OSError as exc:
+            print(f"squall: no direct HTTP listener ({exc}); requests come as inputs", file=sys.stderr)
+            self.web_listener = None
+            return 0
 
     def _resolve(self, module):
         obj = module
@@ -76,7 +96,8 @@ class Agent:
             from squall.container.web import WebHandler
 
             self.instance = None
-            self.raw = WebHandler(self.definition.web, raw, lambda coro: asyncio.run_coroutine_threadsafe(coro, self._event_loop()).result()).handle
+            self.web_handler = WebHandler(self.definition.web, raw, lambda coro: asyncio.run_coroutine_threadsafe(coro, self._event_loop()).result())
+            self.raw = self.web_handler.handle
             return self.raw
         if not self.definition.is_class:
             self.instance = None
@@ -91,8 +112,9 @@ class Agent:
             from squall.container.web import WebHandler
 
             self.web_method = self.definition.web.class_method
-            self.web_handle = WebHandler(self.definition.web, getattr(self.instance, self.web_method),
-                                         lambda coro: asyncio.run_coroutine_threadsafe(coro, self._event_loop()).result()).handle
+            self.web_handler = WebHandler(self.definition.web, getattr(self.instance, self.web_method),
+                                          lambda coro: asyncio.run_coroutine_threadsafe(coro, self._event_loop()).result())
+            self.web_handle = self.web_handler.handle
         return self.instance
 
     def _call_sync_or_async(self, fn, *args, **kwargs):
@@ -148,6 +170,8 @@ class Agent:
             if pool is not None:
                 pool.shutdown(wait=True)
             self._flush_inline()
+            if self.web_listener is not None:  # requests the gateway sent directly finish before @exit
+                asyncio.run_coroutine_threadsafe(self.web_listener.drain(min(self.options.timeout_s or 300.0, 60.0)), self._event_loop()).result()
             self.outputs.put(None)
             self._sender_done.wait(30)
             self._run_exit_hooks()

@@ -68,6 +68,14 @@ class Container(abc.ABC):
     stderr: asyncio.StreamReader
     # wall-clock (time.time()) marks of the start phases: "rootfs_ready", "process_started"
     timings: dict[str, float]
+    # where this host reaches sockets the container listens on (its network namespace's address);
+    # None when nothing outside can (loopback-only network)
+    address: str | None = None
+
+    async def allow_inbound(self, port: int) -> str | None:
+        """Let this host connect to TCP `port` inside the container: the address to connect to, or
+        None when nothing outside can reach it."""
+        return self.address
 
     @abc.abstractmethod
     async def wait(self) -> ExitStatus:

@@ -87,6 +87,9 @@ INPUT_CHAIN = "SQUALL-INPUT"
 FORWARD_CHAIN = "SQUALL-FORWARD"
 EGRESS_CHAIN = "SQUALL-EGRESS"
 OUTPUT_CHAIN = "SQUALL-OUTPUT"
+# Host-to-container connections the host may open: `-d <ip>/32 -p tcp -m tcp --dport N -j ACCEPT`
+# per allowed port (a sandbox's tunnels, a web container's listener); the host's OUTPUT into
+# squall0 goes through this chain, then is rejected.
 INGRESS_CHAIN = "SQUALL-INGRESS"
 NAT_CHAIN = "SQUALL-POSTROUTING"
 HOST_RESOLV_CONF = "/etc/resolv.conf"
@@ -525,6 +528,17 @@ class ContainerNetwork:
     @property
     def gateway(self) -> ipaddress.IPv4Address:
         return gateway(self.subnet)
+
+    async def allow_inbound(self, port: int) -> None:
+        """Let the host open TCP connections to `port` on the container's address (the gateway to
+        a web endpoint's listener); the rule goes when the network does."""
+        rule = f"-d {self.address}/32 -p tcp -m tcp --dport {port} -j ACCEPT"
+        if INGRESS_CHAIN not in _host_ready:  # created once, never declared again: that would flush other containers' ports
+            await _run(["iptables", "--wait", "-N", INGRESS_CHAIN])
+            _host_ready.add(INGRESS_CHAIN)
+        await _check(["iptables", "--wait", "-I", INGRESS_CHAIN, "1", *rule.split()], what=f"container {self.container_id}: allowing port {port} in")
+        remove = f"-D {INGRESS_CHAIN} {rule}\n"
+        self._remove_rules = self._remove_rules.replace("COMMIT\n", remove + "COMMIT\n", 1) if self._remove_rules else f"*filter\n{remove}COMMIT\n"
 
     async def close(self) -> None:
         """Remove rules, veth, namespace, then the lease; every step runs even if one fails.

@@ -55,6 +55,7 @@ class ProcessContainer(Container):
         self.stderr = proc.stderr
         self._proc = proc
         self._scratch = scratch
+        self.address = "127.0.0.1"  # it shares the host's network
         self._done = asyncio.ensure_future(self._watch())
 
     async def _watch(self) -> ExitStatus:

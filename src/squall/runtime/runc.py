@@ -85,11 +85,18 @@ class OciContainer(Container):
         self._bundle = bundle
         self._cgroup = cgroup
         self.network = net  # None: loopback only
+        self.address = str(net.address) if net is not None else None
         # Teardown runs when the process exits, not when someone calls wait(): a caller
         # that is cancelled or never waits still leaves nothing behind.
         self._done = asyncio.ensure_future(self._watch())
         if runtime.kill_on_oom:
             self._oom_watch = asyncio.ensure_future(self._watch_oom())
+
+    async def allow_inbound(self, port: int) -> str | None:
+        if self.network is None:
+            return None
+        await self.network.allow_inbound(port)
+        return self.address
 
     async def _watch_oom(self) -> None:
         """An OOM kill inside a gVisor sandbox can leave it wedged rather than exited: end it."""

@@ -14,6 +14,7 @@ import heapq
 import logging
 import math
 import secrets
+import socket
 import time
 import uuid
 
@@ -90,6 +91,17 @@ class ContainerRec:
     cancelled: set[str] = dataclasses.field(default_factory=set)  # to tell the agent on its next call
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
     stop_reason: str = ""  # why squall stopped it, when it did
+    # The gateway's direct path (server/web_proxy.py): the agent's HTTP listener, requests in
+    # flight there, and the gateway's connections to it (idle ones pooled).
+    address: str = ""  # where the control plane's host reaches it ("" = it cannot)
+    web_port: int = 0
+    web_inflight: int = 0
+    web_requests: int = 0  # all it was sent on the direct path
+    web_conns: set = dataclasses.field(default_factory=set)
+    web_pool: list = dataclasses.field(default_factory=list)
+
+    def busy(self) -> bool:
+        return bool(self.running) or self.web_inflight > 0
 
 
 @dataclasses.dataclass(eq=False)
@@ -99,6 +111,7 @@ class WorkerRec:
     memory_mb: int
     runtimes: tuple[str, ...]
     default_runtime: str
+    local: bool = False  # on the control plane's machine: its containers' addresses are reachable from here
     commands: asyncio.Queue = dataclasses.field(default_factory=asyncio.Queue)
     containers: set[str] = dataclasses.field(default_factory=set)
 
@@ -119,6 +132,9 @@ class FunctionRec:
     parent_id: str | None = None  # set for a parameterised class instance
     retired: bool = False  # a newer deployed version took over: finish what is queued, then stop
     superseded_by: str | None = None  # the function that takes this one's new inputs
+    web_inflight: int = 0  # web requests on the gateway's direct path, running in its containers
+    web_waiting: int = 0  # ... and waiting for a free slot in one
+    web_waiters: collections.deque = dataclasses.field(default_factory=collections.deque)  # their futures, oldest first
 
     def observe(self, exec_s: float) -> None:
         prev = self.seconds_per_input
@@ -136,7 +152,14 @@ class FunctionRec:
         return autoscaler.ScalingPolicy(o.min_containers, o.max_containers, o.buffer_containers, per)
 
     def demand(self) -> int:
-        return len(self.pending) + len(self.running) + len(self.delayed)
+        return len(self.pending) + len(self.running) + len(self.delayed) + self.web_inflight + self.web_waiting
+
+    def wake_web_waiters(self, n: int | None = None) -> None:
+        while self.web_waiters and (n is None or n > 0):
+            fut = self.web_waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                n = None if n is None else n - 1
 
     def active(self) -> list[ContainerRec]:
         return [c for c in self.containers.values() if c.state in ("scheduled", "running")]
@@ -432,7 +455,7 @@ class ControlPlane:
         cid = self.tokens.get(token)
         return self.containers.get(cid) if cid else None
 
-    def container_hello(self, c: ContainerRec, timings: dict[str, float], init_failed: bool, init_result: pb.Result) -> None:
+    def container_hello(self, c: ContainerRec, timings: dict[str, float], init_failed: bool, init_result: pb.Result, web_port: int = 0) -> None:
         fn = self.functions[c.function_id]
         c.said_hello = True
         c.last_active = time.time()
@@ -447,6 +470,9 @@ class ControlPlane:
         if "enter_done" in timings:
             c.ready = True
             fn.start_failures = 0
+            c.web_port = web_port
+            if self.web_address(c) is not None:
+                fn.wake_web_waiters()
 
     async def get_inputs(self, c: ContainerRec, max_n: int, wait_s: float) -> tuple[list[pb.Input], bool]:
         fn = self.functions[c.function_id]
@@ -454,7 +480,7 @@ class ControlPlane:
         while True:
             if c.state not in ("scheduled", "running") or fn.app_id not in self.running_apps:
                 return [], True
-            if fn.retired and not fn.pending and not fn.delayed and not c.running:
+            if fn.retired and not fn.pending and not fn.delayed and not c.busy():
                 c.state = "stopping"
                 c.stop_reason = "a newer version of the app was deployed"
                 self.store.update_container(c.container_id, state="stopping")
@@ -494,7 +520,7 @@ class ControlPlane:
                     return [r.to_proto() for r in live], False
                 continue
             idle_for = time.time() - c.last_active
-            if not c.running and idle_for >= o.scaledown_window_s and autoscaler.may_scale_down(fn.policy(), fn.demand(), len(fn.active())):
+            if not c.busy() and idle_for >= o.scaledown_window_s and autoscaler.may_scale_down(fn.policy(), fn.demand(), len(fn.active())):
                 c.state = "stopping"
                 c.stop_reason = f"idle for {o.scaledown_window_s:g} s (scaledown_window)"
                 self.store.update_container(c.container_id, state="stopping")
@@ -503,7 +529,8 @@ class ControlPlane:
             if remaining <= 0:
                 return [], False
             fn.work.clear()
-            wake_for_scaledown = max(0.05, o.scaledown_window_s - idle_for) if not c.running else remaining
+            # Busy with direct web requests (which do not come through here): look again a window later.
+            wake_for_scaledown = max(0.05, o.scaledown_window_s - idle_for if not c.busy() else o.scaledown_window_s)
             try:
                 await asyncio.wait_for(fn.work.wait(), min(remaining, wake_for_scaledown))
             except asyncio.TimeoutError:
@@ -553,7 +580,7 @@ class ControlPlane:
         old = self.workers.get(reg.worker_id)
         if old is not None:  # it reconnected before we noticed the old stream end: its containers are gone
             self.worker_lost(old)
-        w = WorkerRec(reg.worker_id, reg.cpu, reg.memory_mb, tuple(reg.runtimes), reg.default_runtime)
+        w = WorkerRec(reg.worker_id, reg.cpu, reg.memory_mb, tuple(reg.runtimes), reg.default_runtime, local=reg.hostname == socket.gethostname())
         self.store.upsert_worker(reg.worker_id, reg.hostname, reg.cpu, reg.memory_mb)
         self.workers[w.worker_id] = w
         self._kick.set()
@@ -573,12 +600,15 @@ class ControlPlane:
         for cid in list(w.containers):
             self.container_exited(cid, -9, False, f"worker {w.worker_id} was lost", worker_lost=True)
 
-    def container_started(self, container_id: str, timings: dict[str, float]) -> None:
+    def container_started(self, container_id: str, timings: dict[str, float], address: str = "") -> None:
         if self.sandboxes is not None and self.sandboxes.container_started(container_id, timings):
             return
         c = self.containers.get(container_id)
         if c is not None:
             c.timings.update(timings)
+            c.address = address
+            if self.web_address(c) is not None:
+                self.functions[c.function_id].wake_web_waiters()
             self.store.update_container(container_id, timings=dict(c.timings))
 
     def container_exited(self, container_id: str, exit_code: int, oom_killed: bool, reason: str, worker_lost: bool = False) -> None:
@@ -595,6 +625,10 @@ class ControlPlane:
             w.containers.discard(container_id)
         was_stopping = c.state == "stopping"
         c.state = "stopped"
+        for writer in [*c.web_conns, *(w for _, w in c.web_pool)]:  # a direct web request in flight fails now (502), never hangs
+            writer.transport.abort()
+        c.web_pool.clear()
+        fn.wake_web_waiters()  # requests waiting for a slot look again (maybe for the input path)
         if was_stopping and not oom_killed:
             why = c.stop_reason or "stopped"
         elif oom_killed:
@@ -643,6 +677,61 @@ class ControlPlane:
         else:
             self.container_exited(c.container_id, -9, False, reason)
 
+    # -- web requests on the gateway's direct path (server/web_proxy.py) -----------------------
+    def web_address(self, c: ContainerRec) -> tuple[str, int] | None:
+        """Where the gateway sends a web request for this container directly, if it can."""
+        if not (c.address and c.web_port and c.ready and c.state == "running"):
+            return None
+        w = self.workers.get(c.worker_id)
+        return (c.address, c.web_port) if w is not None and w.local else None
+
+    def web_target(self, fn: FunctionRec) -> tuple[ContainerRec | None, bool]:
+        """The container to send a web request to directly: the least busy reachable one with a
+        free slot (slots: @concurrent max_inputs, shared with its inputs). (None, True): all of
+        those are full, so wait for one; (None, False): there are none (no container yet, no
+        network into it, its worker on another machine): the request goes as an input."""
+        o = fn.options
+        if o.max_inputs or fn.retired:
+            return None, False
+        per = max(1, o.max_concurrent_inputs)
+        best, best_load, reachable = None, per, False
+        for c in fn.containers.values():
+            if self.web_address(c) is None:
+                continue
+            reachable = True
+            load = c.web_inflight + len(c.running)
+            if load < best_load:
+                best, best_load = c, load
+        return best, reachable
+
+    def web_begin(self, fn: FunctionRec, c: ContainerRec) -> None:
+        c.web_inflight += 1
+        c.web_requests += 1
+        fn.web_inflight += 1
+        c.last_active = time.time()
+
+    def web_end(self, fn: FunctionRec, c: ContainerRec, took_s: float) -> None:
+        c.web_inflight -= 1
+        fn.web_inflight -= 1
+        c.last_active = time.time()
+        fn.observe(took_s)  # as an input's run time: the autoscaler sizes for how long requests take
+        fn.wake_web_waiters(1)
+
+    async def web_wait(self, fn: FunctionRec, timeout: float) -> None:
+        """Wait (at most `timeout`) for a slot to free up, counted as demand so the autoscaler adds containers."""
+        fut = asyncio.get_running_loop().create_future()
+        fn.web_waiters.append(fut)
+        fn.web_waiting += 1
+        self._kick.set()
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            fn.web_waiting -= 1
+            if fut.done() and not fut.cancelled() and fut in fn.web_waiters:
+                fn.web_waiters.remove(fut)
+
     # -- autoscaling ---------------------------------------------------------------------------
     async def _autoscale_loop(self) -> None:
         while True:
@@ -677,7 +766,7 @@ class ControlPlane:
         of another function (never below its min_containers) so the work can start."""
         idle = [
             c for c in self.containers.values()
-            if c.state == "running" and not c.running and c.function_id != exclude.function_id
+            if c.state == "running" and not c.busy() and c.function_id != exclude.function_id
             and autoscaler.may_scale_down(self.functions[c.function_id].policy(), self.functions[c.function_id].demand(), len(self.functions[c.function_id].active()))
         ]
         if any(c.state == "stopping" for c in self.containers.values()):
@@ -737,4 +826,5 @@ class ControlPlane:
             self.log_events[app_id].set()
 
     def stats(self, fn: FunctionRec) -> tuple[int, int, int]:
-        return len(fn.pending) + len(fn.delayed), len(fn.active()), len(fn.running)
+        """(backlog, containers, running): web requests on the direct path count as inputs here too."""
+        return len(fn.pending) + len(fn.delayed) + fn.web_waiting, len(fn.active()), len(fn.running) + fn.web_inflight

@@ -1,4 +1,4 @@
-"""The HTTP gateway: web endpoint requests in, through the function's input queue, responses out.
+"""The HTTP gateway: web endpoint requests in, to the function's containers, responses out.
 
 It runs in the server process (aiohttp's low-level server) beside the gRPC API.
 
@@ -9,14 +9,18 @@ Apps that are not deployed (`squall run`, `squall serve`) use the label `L-dev`.
 routes to its current version only; a redeploy switches new requests to the new version while
 requests already queued finish on the old one (the control plane's rolling update).
 
-Data path. A request becomes one input of the function: its ASGI scope and its body (read in
-full when it is small; a body over STREAM_BODY_OVER, or chunked, streams instead: the container
-fetches its pieces as the app reads them, with backpressure). The container's agent runs the app (container/web.py) and
-streams the response back as generator outputs, (status, headers, chunk, more_body) each; the
-gateway writes every chunk as it arrives, so Server-Sent Events stream. Because requests are
-inputs, they queue like any input: a function with no container scales from zero while the
-gateway holds the request, per-container concurrency is the function's @concurrent setting,
-and no network path into the container is needed (it works the same under runc and gVisor).
+Data paths. Once a container of the function is ready and reachable from here, a request goes
+straight to it: proxied over keep-alive HTTP/1.1 to the agent's own listener in the container's
+network namespace, counted per container for autoscaling and @concurrent (server/web_proxy.py,
+the direct path). Otherwise (scaling from zero, WebSockets, containers without a network, or
+on another machine) the input path: a request becomes one input of the function: its ASGI
+scope and its body (read in full when it is small; a body over STREAM_BODY_OVER, or chunked,
+streams instead: the container fetches its pieces as the app reads them, with backpressure).
+The container's agent runs the app (container/web.py) and streams the response back as
+generator outputs, (status, headers, chunk, more_body) each; the gateway writes every chunk as
+it arrives, so Server-Sent Events stream. Because requests are inputs, they queue like any
+input: a function with no container scales from zero while the gateway holds the request, and
+no network path into the container is needed (it works the same under runc and gVisor).
 WebSockets (@asgi_app only) are one input for the whole connection: the app's messages
 come back as outputs, and the client's wait here until the container fetches them
 (WebSocketService.WebSocketReceive, a long poll). A connection holds one of the container's
@@ -47,6 +51,7 @@ from squall._proto.squall.v1 import api_pb2
 from squall._proto.squall.v1 import common_pb2 as pb
 from squall._proto.squall.v1 import web_pb2
 from squall.sdk.web import DEV_SUFFIX
+from squall.server.web_proxy import DirectProxy
 from squall.server.web_state import WebState
 
 log = logging.getLogger("squall.gateway")
@@ -75,6 +80,7 @@ class Gateway:
         self._rebuilt_at = 0.0
         self._runner: web.ServerRunner | None = None
         self.sockets: dict[str, asyncio.Queue] = {}  # WebSocket key -> what its client sent, for the container to fetch
+        self.direct: DirectProxy | None = None  # the direct path to ready containers (server/web_proxy.py)
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> int:
@@ -87,6 +93,7 @@ class Gateway:
         site = web.TCPSite(self._runner, self.host, port, reuse_address=True)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
+        self.direct = DirectProxy(self.cp, (self.host, self.port))
         log.info("HTTP gateway listening on %s", self.url)
         return self.port
 
@@ -189,6 +196,10 @@ class Gateway:
                                "of a token from `squall token create-proxy`", headers={"WWW-Authenticate": "Modal-Key"})
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._websocket(request, fn, path)
+        if self.direct is not None:
+            response = await self.direct.handle(request, fn, path, _plain)
+            if response is not None:
+                return response
         scope = {"type": "http", "method": request.method, "scheme": request.scheme, **self._scope(request, path, root_path)}
         chunked = request.content_length is None and "chunked" in request.headers.get("Transfer-Encoding", "").lower()
         key = pump = None

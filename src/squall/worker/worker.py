@@ -186,7 +186,7 @@ class Worker:
             try:
                 event = await asyncio.wait_for(self.outbox.get(), timeout)
                 yield event
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             if self.pending_logs:
                 entries, self.pending_logs = self.pending_logs, []
@@ -230,7 +230,13 @@ class Worker:
             return
         self.containers[cid] = container
         timings = {"scheduled": start.scheduled_at, **container.timings}
-        self.outbox.put_nowait(worker_pb2.WorkerEvent(started=worker_pb2.ContainerStarted(container_id=cid, timings=timings)))
+        address = ""
+        if start.definition.HasField("web") and config.ENV_WEB_LISTEN in spec.env:  # the gateway's direct path into it
+            try:
+                address = await container.allow_inbound(config.CONTAINER_WEB_PORT) or ""
+            except Exception:  # noqa: BLE001 - requests then go as inputs
+                log.exception("container %s: cannot let the gateway in; its web requests go as inputs", cid)
+        self.outbox.put_nowait(worker_pb2.WorkerEvent(started=worker_pb2.ContainerStarted(container_id=cid, timings=timings, address=address)))
         name = start.definition.function_name
         pumps = [asyncio.create_task(self._pump(cid, name, "stdout", container.stdout)), asyncio.create_task(self._pump(cid, name, "stderr", container.stderr))]
         status = await container.wait()
@@ -279,10 +285,15 @@ class Worker:
             mounts = []
             argv = [_host_python(), "-m", "squall.container"]
             rootfs = pathlib.Path("/")
+        network = runtime.capabilities.isolation and not o.block_network  # own namespace with NAT'd egress, as Modal functions have
+        if d.HasField("web") and (network or not runtime.capabilities.isolation):
+            # The gateway's direct path: the agent serves HTTP on the container's own address (its
+            # namespace's; the host's loopback without isolation), reachable from this host only.
+            env[config.ENV_WEB_LISTEN] = f"0.0.0.0:{config.CONTAINER_WEB_PORT}" if network else "127.0.0.1:0"
         return ContainerSpec(
             container_id=start.container_id, rootfs=rootfs, argv=argv, env=env, mounts=mounts, workdir="/root" if runtime.capabilities.isolation else str(code_dir),
             cpu_limit=o.cpu_limit or max(DEFAULT_CPU_LIMIT, o.cpu), memory_limit_mb=o.memory_limit_mb or DEFAULT_MEMORY_LIMIT_MB,
-            network=runtime.capabilities.isolation and not o.block_network,  # own namespace with NAT'd egress, as Modal functions have
+            network=network,
         )
 
     async def _add_image(self, start: worker_pb2.StartContainer, spec: ContainerSpec) -> None:

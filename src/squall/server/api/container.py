@@ -43,7 +43,7 @@ class ContainerServicer(container_pb2_grpc.ContainerServiceServicer):
         c = await self._container(context)
         if request.init_failed:
             self._redact_errors(c, [request.init_result])
-        self.cp.container_hello(c, dict(request.timings), request.init_failed, request.init_result)
+        self.cp.container_hello(c, dict(request.timings), request.init_failed, request.init_result, request.web_port)
         fn = self.cp.functions[c.function_id]
         return container_pb2.ContainerHelloResponse(container_id=c.container_id, function_id=c.function_id, definition=fn.definition)
 

@@ -230,14 +230,18 @@ class ApiServicer(api_pb2_grpc.ApiServicer):
     async def ContainerList(self, request, context):
         app_id = await self._app_id(request.app_id, context) if request.app_id else None
         names = {fid: fn.definition.function_name for fid, fn in self.cp.functions.items()}
-        return api_pb2.ContainerListResponse(
-            containers=[
-                api_pb2.ContainerInfo(container_id=r.id, app_id=r.app_id, function_name=names.get(r.function_id, r.function_id), worker_id=r.worker_id,
-                                      state=r.state, created_at=r.created_at, stopped_at=r.stopped_at or 0.0, exit_reason=r.exit_reason or "",
-                                      timings=r.timings or {}, runtime=r.runtime)
-                for r in self.cp.store.list_containers(app_id)
-            ]
-        )
+        infos = []
+        for r in self.cp.store.list_containers(app_id):
+            info = api_pb2.ContainerInfo(container_id=r.id, app_id=r.app_id, function_name=names.get(r.function_id, r.function_id), worker_id=r.worker_id,
+                                         state=r.state, created_at=r.created_at, stopped_at=r.stopped_at or 0.0, exit_reason=r.exit_reason or "",
+                                         timings=r.timings or {}, runtime=r.runtime)
+            live = self.cp.containers.get(r.id)
+            if live is not None:
+                address = self.cp.web_address(live)
+                info.web_address = f"{address[0]}:{address[1]}" if address else ""
+                info.web_requests = live.web_requests
+            infos.append(info)
+        return api_pb2.ContainerListResponse(containers=infos)
 
     async def ContainerStop(self, request, context):
         c = self.cp.containers.get(request.container_id)

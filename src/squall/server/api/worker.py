@@ -49,7 +49,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             if kind == "heartbeat":
                 continue
             if kind == "started":
-                self.cp.container_started(event.started.container_id, dict(event.started.timings))
+                self.cp.container_started(event.started.container_id, dict(event.started.timings), event.started.address)
             elif kind == "exited":
                 e = event.exited
                 self.cp.container_exited(e.container_id, e.exit_code, e.oom_killed, e.reason)

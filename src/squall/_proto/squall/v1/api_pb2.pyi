@@ -315,7 +315,7 @@ class ContainerListRequest(_message.Message):
     def __init__(self, app_id: _Optional[str] = ...) -> None: ...
 
 class ContainerInfo(_message.Message):
-    __slots__ = ("container_id", "app_id", "function_name", "worker_id", "state", "created_at", "stopped_at", "exit_reason", "timings", "runtime")
+    __slots__ = ("container_id", "app_id", "function_name", "worker_id", "state", "created_at", "stopped_at", "exit_reason", "timings", "runtime", "web_address", "web_requests")
     class TimingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -333,6 +333,8 @@ class ContainerInfo(_message.Message):
     EXIT_REASON_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    WEB_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    WEB_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     container_id: str
     app_id: str
     function_name: str
@@ -343,7 +345,9 @@ class ContainerInfo(_message.Message):
     exit_reason: str
     timings: _containers.ScalarMap[str, float]
     runtime: str
-    def __init__(self, container_id: _Optional[str] = ..., app_id: _Optional[str] = ..., function_name: _Optional[str] = ..., worker_id: _Optional[str] = ..., state: _Optional[str] = ..., created_at: _Optional[float] = ..., stopped_at: _Optional[float] = ..., exit_reason: _Optional[str] = ..., timings: _Optional[_Mapping[str, float]] = ..., runtime: _Optional[str] = ...) -> None: ...
+    web_address: str
+    web_requests: int
+    def __init__(self, container_id: _Optional[str] = ..., app_id: _Optional[str] = ..., function_name: _Optional[str] = ..., worker_id: _Optional[str] = ..., state: _Optional[str] = ..., created_at: _Optional[float] = ..., stopped_at: _Optional[float] = ..., exit_reason: _Optional[str] = ..., timings: _Optional[_Mapping[str, float]] = ..., runtime: _Optional[str] = ..., web_address: _Optional[str] = ..., web_requests: _Optional[int] = ...) -> None: ...
 
 class ContainerListResponse(_message.Message):
     __slots__ = ("containers",)

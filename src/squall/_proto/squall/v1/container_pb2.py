@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from squall._proto.squall.v1 import common_pb2 as squall_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19squall/v1/container.proto\x12\tsquall.v1\x1a\x16squall/v1/common.proto\"\xc4\x01\n\x15\x43ontainerHelloRequest\x12>\n\x07timings\x18\x01 \x03(\x0b\x32-.squall.v1.ContainerHelloRequest.TimingsEntry\x12\x13\n\x0binit_failed\x18\x02 \x01(\x08\x12&\n\x0binit_result\x18\x03 \x01(\x0b\x32\x11.squall.v1.Result\x1a.\n\x0cTimingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"v\n\x16\x43ontainerHelloResponse\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66unction_id\x18\x02 \x01(\t\x12\x31\n\ndefinition\x18\x03 \x01(\x0b\x32\x1d.squall.v1.FunctionDefinition\"S\n\x10GetInputsRequest\x12\x0b\n\x03max\x18\x01 \x01(\x05\x12\x0e\n\x06wait_s\x18\x02 \x01(\x01\x12\"\n\x07outputs\x18\x03 \x03(\x0b\x32\x11.squall.v1.Output\"d\n\x11GetInputsResponse\x12 \n\x06inputs\x18\x01 \x03(\x0b\x32\x10.squall.v1.Input\x12\x10\n\x08shutdown\x18\x02 \x01(\x08\x12\x1b\n\x13\x63\x61ncelled_input_ids\x18\x03 \x03(\t\"7\n\x11PutOutputsRequest\x12\"\n\x07outputs\x18\x01 \x03(\x0b\x32\x11.squall.v1.Output\"1\n\x12PutOutputsResponse\x12\x1b\n\x13\x63\x61ncelled_input_ids\x18\x01 \x03(\t2\xfc\x01\n\x10\x43ontainerService\x12U\n\x0e\x43ontainerHello\x12 .squall.v1.ContainerHelloRequest\x1a!.squall.v1.ContainerHelloResponse\x12\x46\n\tGetInputs\x12\x1b.squall.v1.GetInputsRequest\x1a\x1c.squall.v1.GetInputsResponse\x12I\n\nPutOutputs\x12\x1c.squall.v1.PutOutputsRequest\x1a\x1d.squall.v1.PutOutputsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19squall/v1/container.proto\x12\tsquall.v1\x1a\x16squall/v1/common.proto\"\xd6\x01\n\x15\x43ontainerHelloRequest\x12>\n\x07timings\x18\x01 \x03(\x0b\x32-.squall.v1.ContainerHelloRequest.TimingsEntry\x12\x13\n\x0binit_failed\x18\x02 \x01(\x08\x12&\n\x0binit_result\x18\x03 \x01(\x0b\x32\x11.squall.v1.Result\x12\x10\n\x08web_port\x18\x04 \x01(\x05\x1a.\n\x0cTimingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"v\n\x16\x43ontainerHelloResponse\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66unction_id\x18\x02 \x01(\t\x12\x31\n\ndefinition\x18\x03 \x01(\x0b\x32\x1d.squall.v1.FunctionDefinition\"S\n\x10GetInputsRequest\x12\x0b\n\x03max\x18\x01 \x01(\x05\x12\x0e\n\x06wait_s\x18\x02 \x01(\x01\x12\"\n\x07outputs\x18\x03 \x03(\x0b\x32\x11.squall.v1.Output\"d\n\x11GetInputsResponse\x12 \n\x06inputs\x18\x01 \x03(\x0b\x32\x10.squall.v1.Input\x12\x10\n\x08shutdown\x18\x02 \x01(\x08\x12\x1b\n\x13\x63\x61ncelled_input_ids\x18\x03 \x03(\t\"7\n\x11PutOutputsRequest\x12\"\n\x07outputs\x18\x01 \x03(\x0b\x32\x11.squall.v1.Output\"1\n\x12PutOutputsResponse\x12\x1b\n\x13\x63\x61ncelled_input_ids\x18\x01 \x03(\t2\xfc\x01\n\x10\x43ontainerService\x12U\n\x0e\x43ontainerHello\x12 .squall.v1.ContainerHelloRequest\x1a!.squall.v1.ContainerHelloResponse\x12\x46\n\tGetInputs\x12\x1b.squall.v1.GetInputsRequest\x1a\x1c.squall.v1.GetInputsResponse\x12I\n\nPutOutputs\x12\x1c.squall.v1.PutOutputsRequest\x1a\x1d.squall.v1.PutOutputsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,19 +35,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONTAINERHELLOREQUEST_TIMINGSENTRY']._loaded_options = None
   _globals['_CONTAINERHELLOREQUEST_TIMINGSENTRY']._serialized_options = b'8\001'
   _globals['_CONTAINERHELLOREQUEST']._serialized_start=65
-  _globals['_CONTAINERHELLOREQUEST']._serialized_end=261
-  _globals['_CONTAINERHELLOREQUEST_TIMINGSENTRY']._serialized_start=215
-  _globals['_CONTAINERHELLOREQUEST_TIMINGSENTRY']._serialized_end=261
-  _globals['_CONTAINERHELLORESPONSE']._serialized_start=263
-  _globals['_CONTAINERHELLORESPONSE']._serialized_end=381
-  _globals['_GETINPUTSREQUEST']._serialized_start=383
-  _globals['_GETINPUTSREQUEST']._serialized_end=466
-  _globals['_GETINPUTSRESPONSE']._serialized_start=468
-  _globals['_GETINPUTSRESPONSE']._serialized_end=568
-  _globals['_PUTOUTPUTSREQUEST']._serialized_start=570
-  _globals['_PUTOUTPUTSREQUEST']._serialized_end=625
-  _globals['_PUTOUTPUTSRESPONSE']._serialized_start=627
-  _globals['_PUTOUTPUTSRESPONSE']._serialized_end=676
-  _globals['_CONTAINERSERVICE']._serialized_start=679
-  _globals['_CONTAINERSERVICE']._serialized_end=931
+  _globals['_CONTAINERHELLOREQUEST']._serialized_end=279
+  _globals['_CONTAINERHELLOREQUEST_TIMINGSENTRY']._serialized_start=233
+  _globals['_CONTAINERHELLOREQUEST_TIMINGSENTRY']._serialized_end=279
+  _globals['_CONTAINERHELLORESPONSE']._serialized_start=281
+  _globals['_CONTAINERHELLORESPONSE']._serialized_end=399
+  _globals['_GETINPUTSREQUEST']._serialized_start=401
+  _globals['_GETINPUTSREQUEST']._serialized_end=484
+  _globals['_GETINPUTSRESPONSE']._serialized_start=486
+  _globals['_GETINPUTSRESPONSE']._serialized_end=586
+  _globals['_PUTOUTPUTSREQUEST']._serialized_start=588
+  _globals['_PUTOUTPUTSREQUEST']._serialized_end=643
+  _globals['_PUTOUTPUTSRESPONSE']._serialized_start=645
+  _globals['_PUTOUTPUTSRESPONSE']._serialized_end=694
+  _globals['_CONTAINERSERVICE']._serialized_start=697
+  _globals['_CONTAINERSERVICE']._serialized_end=949
 # @@protoc_insertion_point(module_scope)

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ContainerHelloRequest(_message.Message):
-    __slots__ = ("timings", "init_failed", "init_result")
+    __slots__ = ("timings", "init_failed", "init_result", "web_port")
     class TimingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -19,10 +19,12 @@ class ContainerHelloRequest(_message.Message):
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     INIT_FAILED_FIELD_NUMBER: _ClassVar[int]
     INIT_RESULT_FIELD_NUMBER: _ClassVar[int]
+    WEB_PORT_FIELD_NUMBER: _ClassVar[int]
     timings: _containers.ScalarMap[str, float]
     init_failed: bool
     init_result: _common_pb2.Result
-    def __init__(self, timings: _Optional[_Mapping[str, float]] = ..., init_failed: _Optional[bool] = ..., init_result: _Optional[_Union[_common_pb2.Result, _Mapping]] = ...) -> None: ...
+    web_port: int
+    def __init__(self, timings: _Optional[_Mapping[str, float]] = ..., init_failed: _Optional[bool] = ..., init_result: _Optional[_Union[_common_pb2.Result, _Mapping]] = ..., web_port: _Optional[int] = ...) -> None: ...
 
 class ContainerHelloResponse(_message.Message):
     __slots__ = ("container_id", "function_id", "definition")

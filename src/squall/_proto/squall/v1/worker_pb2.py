@@ -27,7 +27,7 @@ from squall._proto.squall.v1 import api_pb2 as squall_dot_v1_dot_api__pb2
 from squall._proto.squall.v1 import sandbox_pb2 as squall_dot_v1_dot_sandbox__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16squall/v1/worker.proto\x12\tsquall.v1\x1a\x16squall/v1/common.proto\x1a\x13squall/v1/api.proto\x1a\x17squall/v1/sandbox.proto\"\xb4\x01\n\x0eWorkerRegister\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x0b\n\x03\x63pu\x18\x03 \x01(\x01\x12\x11\n\tmemory_mb\x18\x04 \x01(\x05\x12\x10\n\x08runtimes\x18\x05 \x03(\t\x12\x17\n\x0f\x64\x65\x66\x61ult_runtime\x18\x06 \x01(\t\x12\x13\n\x0btunnel_host\x18( \x01(\t\x12\x1d\n\x15tunnel_public_key_pem\x18) \x01(\x0c\"W\n\x0fWorkerHeartbeat\x12\x10\n\x08\x66ree_cpu\x18\x01 \x01(\x01\x12\x16\n\x0e\x66ree_memory_mb\x18\x02 \x01(\x05\x12\x1a\n\x12running_containers\x18\x03 \x03(\t\"\x93\x01\n\x10\x43ontainerStarted\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x39\n\x07timings\x18\x02 \x03(\x0b\x32(.squall.v1.ContainerStarted.TimingsEntry\x1a.\n\x0cTimingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"^\n\x0f\x43ontainerExited\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x11\n\texit_code\x18\x02 \x01(\x05\x12\x12\n\noom_killed\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\"5\n\rContainerLogs\x12$\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x13.squall.v1.LogEntry\"\xc4\x03\n\x0bWorkerEvent\x12-\n\x08register\x18\x01 \x01(\x0b\x32\x19.squall.v1.WorkerRegisterH\x00\x12/\n\theartbeat\x18\x02 \x01(\x0b\x32\x1a.squall.v1.WorkerHeartbeatH\x00\x12.\n\x07started\x18\x03 \x01(\x0b\x32\x1b.squall.v1.ContainerStartedH\x00\x12,\n\x06\x65xited\x18\x04 \x01(\x0b\x32\x1a.squall.v1.ContainerExitedH\x00\x12(\n\x04logs\x18\x05 \x01(\x0b\x32\x18.squall.v1.ContainerLogsH\x00\x12(\n\tbuild_log\x18\x06 \x01(\x0b\x32\x13.squall.v1.BuildLogH\x00\x12*\n\nbuild_done\x18\x07 \x01(\x0b\x32\x14.squall.v1.BuildDoneH\x00\x12<\n\x13\x66ilesystem_snapshot\x18\x08 \x01(\x0b\x32\x1d.squall.v1.FilesystemSnapshotH\x00\x12\x30\n\rtunnels_ready\x18( \x01(\x0b\x32\x17.squall.v1.TunnelsReadyH\x00\x42\x07\n\x05\x65vent\"[\n\x0cTunnelsReady\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12&\n\x07tunnels\x18\x02 \x03(\x0b\x32\x15.squall.v1.TunnelInfo\x12\r\n\x05\x65rror\x18\x03 \x01(\t\":\n\x11TunnelCertificate\x12\x10\n\x08\x63\x65rt_pem\x18\x01 \x01(\x0c\x12\x13\n\x0b\x63\x61_cert_pem\x18\x02 \x01(\x0c\">\n\x12SnapshotFilesystem\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x02 \x01(\t\"`\n\x12\x46ilesystemSnapshot\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62lob_digest\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"+\n\x08\x42uildLog\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\t\x12\r\n\x05lines\x18\x02 \x03(\t\"j\n\tBuildDone\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\t\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12$\n\x06layers\x18\x03 \x03(\x0b\x32\x14.squall.v1.LayerSpec\x12\x16\n\x0epython_version\x18\x04 \x01(\t\"\xb9\x02\n\x0eStartContainer\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66unction_id\x18\x02 \x01(\t\x12\x31\n\ndefinition\x18\x03 \x01(\x0b\x32\x1d.squall.v1.FunctionDefinition\x12\r\n\x05token\x18\x04 \x01(\t\x12\x0f\n\x07runtime\x18\x05 \x01(\t\x12\x14\n\x0cscheduled_at\x18\x06 \x01(\x01\x12<\n\nsecret_env\x18\x07 \x03(\x0b\x32(.squall.v1.StartContainer.SecretEnvEntry\x12#\n\x05image\x18\x08 \x01(\x0b\x32\x14.squall.v1.ImagePlan\x1a\x30\n\x0eSecretEnvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb8\x01\n\nBuildImage\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\t\x12#\n\x05image\x18\x02 \x01(\x0b\x32\x14.squall.v1.ImagePlan\x12>\n\rregistry_auth\x18\x03 \x03(\x0b\x32\'.squall.v1.BuildImage.RegistryAuthEntry\x1a\x33\n\x11RegistryAuthEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\"\n\x08GcLayers\x12\x16\n\x0ekeep_layer_ids\x18\x01 \x03(\t\"5\n\rStopContainer\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xee\x02\n\rWorkerCommand\x12*\n\x05start\x18\x01 \x01(\x0b\x32\x19.squall.v1.StartContainerH\x00\x12(\n\x04stop\x18\x02 \x01(\x0b\x32\x18.squall.v1.StopContainerH\x00\x12&\n\x05\x62uild\x18\x03 \x01(\x0b\x32\x15.squall.v1.BuildImageH\x00\x12(\n\tgc_layers\x18\x04 \x01(\x0b\x32\x13.squall.v1.GcLayersH\x00\x12<\n\x13snapshot_filesystem\x18\x05 \x01(\x0b\x32\x1d.squall.v1.SnapshotFilesystemH\x00\x12\x30\n\rstart_sandbox\x18\n \x01(\x0b\x32\x17.squall.v1.StartSandboxH\x00\x12:\n\x12tunnel_certificate\x18( \x01(\x0b\x32\x1c.squall.v1.TunnelCertificateH\x00\x42\t\n\x07\x63ommand2\xc4\x01\n\rWorkerService\x12\x45\n\rWorkerConnect\x12\x16.squall.v1.WorkerEvent\x1a\x18.squall.v1.WorkerCommand(\x01\x30\x01\x12\x35\n\x07\x42lobGet\x12\x12.squall.v1.BlobRef\x1a\x14.squall.v1.BlobChunk0\x01\x12\x35\n\x07\x42lobPut\x12\x14.squall.v1.BlobChunk\x1a\x12.squall.v1.BlobRef(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16squall/v1/worker.proto\x12\tsquall.v1\x1a\x16squall/v1/common.proto\x1a\x13squall/v1/api.proto\x1a\x17squall/v1/sandbox.proto\"\xb4\x01\n\x0eWorkerRegister\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x0b\n\x03\x63pu\x18\x03 \x01(\x01\x12\x11\n\tmemory_mb\x18\x04 \x01(\x05\x12\x10\n\x08runtimes\x18\x05 \x03(\t\x12\x17\n\x0f\x64\x65\x66\x61ult_runtime\x18\x06 \x01(\t\x12\x13\n\x0btunnel_host\x18( \x01(\t\x12\x1d\n\x15tunnel_public_key_pem\x18) \x01(\x0c\"W\n\x0fWorkerHeartbeat\x12\x10\n\x08\x66ree_cpu\x18\x01 \x01(\x01\x12\x16\n\x0e\x66ree_memory_mb\x18\x02 \x01(\x05\x12\x1a\n\x12running_containers\x18\x03 \x03(\t\"\xa4\x01\n\x10\x43ontainerStarted\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x39\n\x07timings\x18\x02 \x03(\x0b\x32(.squall.v1.ContainerStarted.TimingsEntry\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x1a.\n\x0cTimingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"^\n\x0f\x43ontainerExited\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x11\n\texit_code\x18\x02 \x01(\x05\x12\x12\n\noom_killed\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\"5\n\rContainerLogs\x12$\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x13.squall.v1.LogEntry\"\xc4\x03\n\x0bWorkerEvent\x12-\n\x08register\x18\x01 \x01(\x0b\x32\x19.squall.v1.WorkerRegisterH\x00\x12/\n\theartbeat\x18\x02 \x01(\x0b\x32\x1a.squall.v1.WorkerHeartbeatH\x00\x12.\n\x07started\x18\x03 \x01(\x0b\x32\x1b.squall.v1.ContainerStartedH\x00\x12,\n\x06\x65xited\x18\x04 \x01(\x0b\x32\x1a.squall.v1.ContainerExitedH\x00\x12(\n\x04logs\x18\x05 \x01(\x0b\x32\x18.squall.v1.ContainerLogsH\x00\x12(\n\tbuild_log\x18\x06 \x01(\x0b\x32\x13.squall.v1.BuildLogH\x00\x12*\n\nbuild_done\x18\x07 \x01(\x0b\x32\x14.squall.v1.BuildDoneH\x00\x12<\n\x13\x66ilesystem_snapshot\x18\x08 \x01(\x0b\x32\x1d.squall.v1.FilesystemSnapshotH\x00\x12\x30\n\rtunnels_ready\x18( \x01(\x0b\x32\x17.squall.v1.TunnelsReadyH\x00\x42\x07\n\x05\x65vent\"[\n\x0cTunnelsReady\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12&\n\x07tunnels\x18\x02 \x03(\x0b\x32\x15.squall.v1.TunnelInfo\x12\r\n\x05\x65rror\x18\x03 \x01(\t\":\n\x11TunnelCertificate\x12\x10\n\x08\x63\x65rt_pem\x18\x01 \x01(\x0c\x12\x13\n\x0b\x63\x61_cert_pem\x18\x02 \x01(\x0c\">\n\x12SnapshotFilesystem\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x02 \x01(\t\"`\n\x12\x46ilesystemSnapshot\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62lob_digest\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"+\n\x08\x42uildLog\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\t\x12\r\n\x05lines\x18\x02 \x03(\t\"j\n\tBuildDone\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\t\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12$\n\x06layers\x18\x03 \x03(\x0b\x32\x14.squall.v1.LayerSpec\x12\x16\n\x0epython_version\x18\x04 \x01(\t\"\xb9\x02\n\x0eStartContainer\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66unction_id\x18\x02 \x01(\t\x12\x31\n\ndefinition\x18\x03 \x01(\x0b\x32\x1d.squall.v1.FunctionDefinition\x12\r\n\x05token\x18\x04 \x01(\t\x12\x0f\n\x07runtime\x18\x05 \x01(\t\x12\x14\n\x0cscheduled_at\x18\x06 \x01(\x01\x12<\n\nsecret_env\x18\x07 \x03(\x0b\x32(.squall.v1.StartContainer.SecretEnvEntry\x12#\n\x05image\x18\x08 \x01(\x0b\x32\x14.squall.v1.ImagePlan\x1a\x30\n\x0eSecretEnvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb8\x01\n\nBuildImage\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\t\x12#\n\x05image\x18\x02 \x01(\x0b\x32\x14.squall.v1.ImagePlan\x12>\n\rregistry_auth\x18\x03 \x03(\x0b\x32\'.squall.v1.BuildImage.RegistryAuthEntry\x1a\x33\n\x11RegistryAuthEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\"\n\x08GcLayers\x12\x16\n\x0ekeep_layer_ids\x18\x01 \x03(\t\"5\n\rStopContainer\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xee\x02\n\rWorkerCommand\x12*\n\x05start\x18\x01 \x01(\x0b\x32\x19.squall.v1.StartContainerH\x00\x12(\n\x04stop\x18\x02 \x01(\x0b\x32\x18.squall.v1.StopContainerH\x00\x12&\n\x05\x62uild\x18\x03 \x01(\x0b\x32\x15.squall.v1.BuildImageH\x00\x12(\n\tgc_layers\x18\x04 \x01(\x0b\x32\x13.squall.v1.GcLayersH\x00\x12<\n\x13snapshot_filesystem\x18\x05 \x01(\x0b\x32\x1d.squall.v1.SnapshotFilesystemH\x00\x12\x30\n\rstart_sandbox\x18\n \x01(\x0b\x32\x17.squall.v1.StartSandboxH\x00\x12:\n\x12tunnel_certificate\x18( \x01(\x0b\x32\x1c.squall.v1.TunnelCertificateH\x00\x42\t\n\x07\x63ommand2\xc4\x01\n\rWorkerService\x12\x45\n\rWorkerConnect\x12\x16.squall.v1.WorkerEvent\x1a\x18.squall.v1.WorkerCommand(\x01\x30\x01\x12\x35\n\x07\x42lobGet\x12\x12.squall.v1.BlobRef\x1a\x14.squall.v1.BlobChunk0\x01\x12\x35\n\x07\x42lobPut\x12\x14.squall.v1.BlobChunk\x1a\x12.squall.v1.BlobRef(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,41 +45,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WORKERHEARTBEAT']._serialized_start=290
   _globals['_WORKERHEARTBEAT']._serialized_end=377
   _globals['_CONTAINERSTARTED']._serialized_start=380
-  _globals['_CONTAINERSTARTED']._serialized_end=527
-  _globals['_CONTAINERSTARTED_TIMINGSENTRY']._serialized_start=481
-  _globals['_CONTAINERSTARTED_TIMINGSENTRY']._serialized_end=527
-  _globals['_CONTAINEREXITED']._serialized_start=529
-  _globals['_CONTAINEREXITED']._serialized_end=623
-  _globals['_CONTAINERLOGS']._serialized_start=625
-  _globals['_CONTAINERLOGS']._serialized_end=678
-  _globals['_WORKEREVENT']._serialized_start=681
-  _globals['_WORKEREVENT']._serialized_end=1133
-  _globals['_TUNNELSREADY']._serialized_start=1135
-  _globals['_TUNNELSREADY']._serialized_end=1226
-  _globals['_TUNNELCERTIFICATE']._serialized_start=1228
-  _globals['_TUNNELCERTIFICATE']._serialized_end=1286
-  _globals['_SNAPSHOTFILESYSTEM']._serialized_start=1288
-  _globals['_SNAPSHOTFILESYSTEM']._serialized_end=1350
-  _globals['_FILESYSTEMSNAPSHOT']._serialized_start=1352
-  _globals['_FILESYSTEMSNAPSHOT']._serialized_end=1448
-  _globals['_BUILDLOG']._serialized_start=1450
-  _globals['_BUILDLOG']._serialized_end=1493
-  _globals['_BUILDDONE']._serialized_start=1495
-  _globals['_BUILDDONE']._serialized_end=1601
-  _globals['_STARTCONTAINER']._serialized_start=1604
-  _globals['_STARTCONTAINER']._serialized_end=1917
-  _globals['_STARTCONTAINER_SECRETENVENTRY']._serialized_start=1869
-  _globals['_STARTCONTAINER_SECRETENVENTRY']._serialized_end=1917
-  _globals['_BUILDIMAGE']._serialized_start=1920
-  _globals['_BUILDIMAGE']._serialized_end=2104
-  _globals['_BUILDIMAGE_REGISTRYAUTHENTRY']._serialized_start=2053
-  _globals['_BUILDIMAGE_REGISTRYAUTHENTRY']._serialized_end=2104
-  _globals['_GCLAYERS']._serialized_start=2106
-  _globals['_GCLAYERS']._serialized_end=2140
-  _globals['_STOPCONTAINER']._serialized_start=2142
-  _globals['_STOPCONTAINER']._serialized_end=2195
-  _globals['_WORKERCOMMAND']._serialized_start=2198
-  _globals['_WORKERCOMMAND']._serialized_end=2564
-  _globals['_WORKERSERVICE']._serialized_start=2567
-  _globals['_WORKERSERVICE']._serialized_end=2763
+  _globals['_CONTAINERSTARTED']._serialized_end=544
+  _globals['_CONTAINERSTARTED_TIMINGSENTRY']._serialized_start=498
+  _globals['_CONTAINERSTARTED_TIMINGSENTRY']._serialized_end=544
+  _globals['_CONTAINEREXITED']._serialized_start=546
+  _globals['_CONTAINEREXITED']._serialized_end=640
+  _globals['_CONTAINERLOGS']._serialized_start=642
+  _globals['_CONTAINERLOGS']._serialized_end=695
+  _globals['_WORKEREVENT']._serialized_start=698
+  _globals['_WORKEREVENT']._serialized_end=1150
+  _globals['_TUNNELSREADY']._serialized_start=1152
+  _globals['_TUNNELSREADY']._serialized_end=1243
+  _globals['_TUNNELCERTIFICATE']._serialized_start=1245
+  _globals['_TUNNELCERTIFICATE']._serialized_end=1303
+  _globals['_SNAPSHOTFILESYSTEM']._serialized_start=1305
+  _globals['_SNAPSHOTFILESYSTEM']._serialized_end=1367
+  _globals['_FILESYSTEMSNAPSHOT']._serialized_start=1369
+  _globals['_FILESYSTEMSNAPSHOT']._serialized_end=1465
+  _globals['_BUILDLOG']._serialized_start=1467
+  _globals['_BUILDLOG']._serialized_end=1510
+  _globals['_BUILDDONE']._serialized_start=1512
+  _globals['_BUILDDONE']._serialized_end=1618
+  _globals['_STARTCONTAINER']._serialized_start=1621
+  _globals['_STARTCONTAINER']._serialized_end=1934
+  _globals['_STARTCONTAINER_SECRETENVENTRY']._serialized_start=1886
+  _globals['_STARTCONTAINER_SECRETENVENTRY']._serialized_end=1934
+  _globals['_BUILDIMAGE']._serialized_start=1937
+  _globals['_BUILDIMAGE']._serialized_end=2121
+  _globals['_BUILDIMAGE_REGISTRYAUTHENTRY']._serialized_start=2070
+  _globals['_BUILDIMAGE_REGISTRYAUTHENTRY']._serialized_end=2121
+  _globals['_GCLAYERS']._serialized_start=2123
+  _globals['_GCLAYERS']._serialized_end=2157
+  _globals['_STOPCONTAINER']._serialized_start=2159
+  _globals['_STOPCONTAINER']._serialized_end=2212
+  _globals['_WORKERCOMMAND']._serialized_start=2215
+  _globals['_WORKERCOMMAND']._serialized_end=2581
+  _globals['_WORKERSERVICE']._serialized_start=2584
+  _globals['_WORKERSERVICE']._serialized_end=2780
 # @@protoc_insertion_point(module_scope)

@@ -40,7 +40,7 @@ class WorkerHeartbeat(_message.Message):
     def __init__(self, free_cpu: _Optional[float] = ..., free_memory_mb: _Optional[int] = ..., running_containers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ContainerStarted(_message.Message):
-    __slots__ = ("container_id", "timings")
+    __slots__ = ("container_id", "timings", "address")
     class TimingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -50,9 +50,11 @@ class ContainerStarted(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
     container_id: str
     timings: _containers.ScalarMap[str, float]
-    def __init__(self, container_id: _Optional[str] = ..., timings: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    address: str
+    def __init__(self, container_id: _Optional[str] = ..., timings: _Optional[_Mapping[str, float]] = ..., address: _Optional[str] = ...) -> None: ...
 
 class ContainerExited(_message.Message):
     __slots__ = ("container_id", "exit_code", "oom_killed", "reason")
