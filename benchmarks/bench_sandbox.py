@@ -178,7 +178,10 @@ def floor_figures(n: int) -> dict:
         spec["process"]["terminal"] = False
         spec["process"]["args"] = ["echo", "hi"]
         pathlib.Path(bundle, "config.json").write_text(json.dumps(spec))
-        runsc = ["runsc", "--root", f"{bundle}/.runsc", "--network=none"]
+        # The platform squall's gVisor runtime uses (runtime/gvisor.py): the floor is the same runsc.
+        from squall.runtime.gvisor import configured_platform
+
+        runsc = ["runsc", "--root", f"{bundle}/.runsc", f"--platform={configured_platform()}", "--network=none"]
         runc = ["runc", "--root", f"{bundle}/.runc"]
         times = []
         for i in range(n):

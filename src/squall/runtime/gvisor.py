@@ -51,6 +51,14 @@ PLATFORMS = ("ptrace", "systrap")
 _VERSION_DATE = re.compile(r"(20\d{6})")
 
 
+def configured_platform() -> str:
+    """runsc's --platform: $SQUALL_GVISOR_PLATFORM, else ptrace (see the module docstring)."""
+    platform = os.environ.get(PLATFORM_ENV) or "ptrace"
+    if platform not in PLATFORMS:
+        raise ValueError(f"{PLATFORM_ENV}={platform!r}: choose one of {', '.join(PLATFORMS)} (kvm hangs on nested virtualisation)")
+    return platform
+
+
 class GvisorRuntime(OciRuntime):
     """runsc: a user-space kernel between the container and the host; has checkpoint/restore."""
 
@@ -69,9 +77,7 @@ class GvisorRuntime(OciRuntime):
         self.netstack = os.environ.get(NETSTACK_ENV) or "host"
         if self.netstack not in ("host", "sandbox"):
             raise ValueError(f"{NETSTACK_ENV}={self.netstack!r}: choose host or sandbox")
-        self.platform = os.environ.get(PLATFORM_ENV) or "ptrace"
-        if self.platform not in PLATFORMS:
-            raise ValueError(f"{PLATFORM_ENV}={self.platform!r}: choose one of {', '.join(PLATFORMS)} (kvm hangs on nested virtualisation)")
+        self.platform = configured_platform()
 
     def _global_args(self, spec: ContainerSpec | None) -> list[str]:
         args = ["--root", str(self.root), f"--platform={self.platform}", "--host-uds=open"]

@@ -283,7 +283,6 @@ class Supervisor:
         self.by_pid[p.pid] = p
         for fd in outputs:
             self._watch(fd, EPOLLIN, self._readable, p)
-        self._send("started", exec_id)
         self.next_watchdog = 0.0  # a new process wakes the watchdog at once
 
     def _readable(self, fd: int, mask: int, p: Proc) -> None:
