@@ -14,41 +14,9 @@ import pytest
 
 import squall
 from squall.exception import InvalidError, NotFoundError, SandboxTimeoutError
-from tests.conftest import make_cluster, needs_root
+from tests.conftest import Cluster, needs_root, using
 
 pytestmark = [pytest.mark.runtime, pytest.mark.integration]
-
-
-@pytest.fixture(scope="module")
-def clusters(tmp_path_factory):
-    needs_root()
-    made = {}
-    yield lambda runtime: made.get(runtime) or made.setdefault(runtime, make_cluster(tmp_path_factory, runtime))
-    for c in made.values():
-        c.stop()
-
-
-@pytest.fixture(params=["gvisor", "runc"])
-def any_runtime(request, clusters, monkeypatch):
-    """The core path on both runtimes."""
-    c = clusters(request.param)
-    c.use_in_this_process(monkeypatch)
-    yield request.param
-    _reset()
-
-
-@pytest.fixture
-def gvisor(clusters, monkeypatch):
-    c = clusters("gvisor")
-    c.use_in_this_process(monkeypatch)
-    yield c
-    _reset()
-
-
-def _reset():
-    from squall.client import client
-
-    client.reset_client()
 
 
 # -- core: both runtimes ---------------------------------------------------------------------------
@@ -325,8 +293,6 @@ def test_cli_create_exec_history_list_stop(gvisor):
 @pytest.fixture(scope="module")
 def pooled_cluster(tmp_path_factory):
     needs_root()
-    from tests.conftest import Cluster
-
     c = Cluster(tmp_path_factory.mktemp("sb-pool"), "gvisor")
     c.env["SQUALL_SANDBOX_POOL"] = "2"
     c.start_server()
@@ -348,8 +314,7 @@ def _create_from_pool(*cmd, **kwargs) -> squall.Sandbox:
 
 
 def test_warm_pool_sandboxes_behave_like_fresh_ones(pooled_cluster, monkeypatch):
-    pooled_cluster.use_in_this_process(monkeypatch)
-    try:
+    for _ in using(pooled_cluster, monkeypatch):
         secret = squall.Secret.from_dict({"TOKEN_FOR_POOL": "pooled-secret"})
         sb = _create_from_pool(name="from-pool", env={"WHO": "pool"}, secrets=[secret], workdir="/tmp", tags={"k": "v"}, timeout=60)
         assert sb.exec("sh", "-c", "echo $WHO $TOKEN_FOR_POOL; pwd").stdout.read() == "pool pooled-secret\n/tmp\n"
@@ -368,8 +333,6 @@ def test_warm_pool_sandboxes_behave_like_fresh_ones(pooled_cluster, monkeypatch)
         assert listed == {sb.object_id, custom.object_id}
         for s in (sb, custom):
             s.terminate()
-    finally:
-        _reset()
 
 
 # -- squall shell ----------------------------------------------------------------------------------

@@ -11,61 +11,21 @@ import pytest
 
 import squall
 from squall.exception import NotFoundError
-from tests.conftest import Cluster, needs_root
 
 pytestmark = [pytest.mark.runtime, pytest.mark.integration]
 
 DISK_MB = 128  # each sandbox's writable disk in this module's clusters
+CLUSTER_ENV = {"SQUALL_SANDBOX_DISK_MB": str(DISK_MB)}
 LIST_CMDLINES = 'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f"; echo; done'
 
 
-@pytest.fixture(scope="module")
-def clusters(tmp_path_factory):
-    needs_root()
-    made = {}
-
-    def make(runtime: str) -> Cluster:
-        if runtime not in made:
-            c = made[runtime] = Cluster(tmp_path_factory.mktemp(f"sbsec-{runtime}"), runtime)
-            c.env["SQUALL_SANDBOX_DISK_MB"] = str(DISK_MB)
-            c.start_server()
-            c.start_worker()
-        return made[runtime]
-
-    yield make
-    for c in made.values():
-        c.stop()
-
-
-def _use(cluster, monkeypatch):
-    from squall.client import client
-
-    cluster.use_in_this_process(monkeypatch)
-    return client
-
-
-@pytest.fixture(params=["gvisor", "runc"])
-def both(request, clusters, monkeypatch):
-    client = _use(clusters(request.param), monkeypatch)
-    yield request.param
-    client.reset_client()
-
-
-@pytest.fixture
-def gvisor(clusters, monkeypatch):
-    c = clusters("gvisor")
-    client = _use(c, monkeypatch)
-    yield c
-    client.reset_client()
-
-
-def test_host_files_are_not_readable(both, tmp_path_factory):
+def test_host_files_are_not_readable(any_runtime, tmp_path_factory):
     name = f"squall-host-secret-{uuid.uuid4().hex}"
     secret = f"/tmp/{name}"
     with open(secret, "w") as f:
         f.write("host secret")
     try:
-        sb = squall.Sandbox.create(runtime=both, timeout=60)
+        sb = squall.Sandbox.create(runtime=any_runtime, timeout=60)
         p = sb.exec("cat", secret)
         assert p.wait() != 0
         assert "host secret" not in p.stdout.read()
@@ -81,11 +41,11 @@ def test_host_files_are_not_readable(both, tmp_path_factory):
         os.unlink(secret)
 
 
-def test_host_processes_are_not_visible(both):
+def test_host_processes_are_not_visible(any_runtime):
     marker = f"squall-host-process-{uuid.uuid4().hex}"
     host = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", marker])
     try:
-        sb = squall.Sandbox.create(runtime=both, timeout=60)
+        sb = squall.Sandbox.create(runtime=any_runtime, timeout=60)
         seen = sb.exec("sh", "-c", LIST_CMDLINES).stdout.read()
         assert "import supervisor" in seen  # it does see its own processes: the listing works
         assert marker not in seen
@@ -217,8 +177,8 @@ def test_memory_bomb_is_killed_and_says_why(gvisor):
         assert "out of memory (limit 256 MiB)" in sb.exit_reason
 
 
-def test_writes_past_the_disk_limit_fail(both):
-    sb = squall.Sandbox.create(runtime=both, timeout=60)
+def test_writes_past_the_disk_limit_fail(any_runtime):
+    sb = squall.Sandbox.create(runtime=any_runtime, timeout=60)
     p = sb.exec("sh", "-c", f"dd if=/dev/zero of=/root/fill bs=1M count={2 * DISK_MB}")
     assert p.wait() != 0
     assert "No space left on device" in p.stderr.read()

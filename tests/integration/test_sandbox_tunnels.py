@@ -16,7 +16,6 @@ import pytest
 
 import squall
 from squall.exception import InvalidError
-from tests.conftest import make_cluster, needs_root
 
 pytestmark = [pytest.mark.runtime, pytest.mark.integration]
 
@@ -37,37 +36,6 @@ probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); probe.connect(("10.213
 open("/tmp/address", "w").write(probe.getsockname()[0])
 serve(9000, None)
 """
-
-
-@pytest.fixture(scope="module")
-def clusters(tmp_path_factory):
-    needs_root()
-    made = {}
-    yield lambda runtime: made.get(runtime) or made.setdefault(runtime, make_cluster(tmp_path_factory, runtime))
-    for c in made.values():
-        c.stop()
-
-
-@pytest.fixture(params=["gvisor", "runc"])
-def any_runtime(request, clusters, monkeypatch):
-    c = clusters(request.param)
-    c.use_in_this_process(monkeypatch)
-    yield request.param
-    _reset()
-
-
-@pytest.fixture
-def gvisor(clusters, monkeypatch):
-    c = clusters("gvisor")
-    c.use_in_this_process(monkeypatch)
-    yield c
-    _reset()
-
-
-def _reset():
-    from squall.client import client
-
-    client.reset_client()
 
 
 def _retry(fn, timeout: float = 60):
