@@ -34,9 +34,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("squall.worker")
 
-# Host threads gVisor's own kernel needs besides the sandbox's processes (its pids cgroup
-# counts threads); processes inside are capped by the supervisor's watchdog instead.
-GVISOR_THREAD_HEADROOM = 4096
+# Host tasks a gVisor sandbox may have (its pids cgroup counts the sentry's threads, and under the
+# ptrace platform every process inside is a host process with threads of its own); processes
+# inside are capped by RLIMIT_NPROC and the supervisor's watchdog. A fork bomb held at 512 tasks
+# inside peaked at ~4,500 host tasks under ptrace (~1,000 under systrap); at the cgroup's limit
+# the sentry cannot trace a new process and the whole sandbox dies, so this sits above that.
+GVISOR_THREAD_HEADROOM = 8192
 # The supervisor's own threads (file I/O) under runc's pids cgroup.
 SUPERVISOR_PIDS = 64
 SUPERVISOR_DIR = "/opt/squall/sandbox"
@@ -242,7 +245,7 @@ async def run_sandbox(worker: Worker, start: sb_pb.StartSandbox) -> None:
 
 async def _drain(sid: str, reader: asyncio.StreamReader) -> None:
     while line := await reader.readline():
-        log.info("sandbox %s supervisor: %s", sid, line.decode(errors="replace").rstrip())
+        log.warning("sandbox %s supervisor: %s", sid, line.decode(errors="replace").rstrip())
 
 
 class _VolumeStart:

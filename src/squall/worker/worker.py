@@ -69,6 +69,7 @@ class Worker:
     # -- setup ---------------------------------------------------------------------------------
     def prepare(self, progress=print) -> None:
         """Check runtimes and build what every container needs (base image, agent layer) up front."""
+        _raise_pid_max()
         for name in self.runtime_names:
             rt = get_runtime(name, self.home / "run")
             rt.check_available()
@@ -438,3 +439,20 @@ def _split_url(url: str) -> tuple[str, int]:
     hostport = url.split("://", 1)[-1].rstrip("/")
     host, _, port = hostport.rpartition(":")
     return host or "127.0.0.1", int(port)
+
+
+PID_MAX = 4194304  # the kernel's ceiling on 64-bit machines
+
+
+def _raise_pid_max() -> None:
+    """Each gVisor sandbox may use thousands of host pids (sandbox.GVISOR_THREAD_HEADROOM): with the
+    kernel's old default of 32768 a few fork bombs in different sandboxes would leave the machine
+    unable to start any process. Raise it, as container hosts do, when we are root and it is low."""
+    path = pathlib.Path("/proc/sys/kernel/pid_max")
+    try:
+        current = int(path.read_text())
+        if current < PID_MAX and os.geteuid() == 0:
+            path.write_text(str(PID_MAX))
+            log.warning("raised kernel.pid_max from %d to %d: sandboxes may each use thousands of host pids", current, PID_MAX)
+    except (OSError, ValueError) as exc:
+        log.warning("could not raise kernel.pid_max (%s); a few fork bombs in sandboxes could use up the host's pids", exc)
