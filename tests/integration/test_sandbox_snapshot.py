@@ -108,6 +108,102 @@ def test_restored_sandbox_has_the_processes_memory_and_files_of_the_snapshot(sdk
             s.terminate()
 
 
+# A user process that keeps trying to take the supervisor's link: connect, send a made-up proof,
+# see whether anything comes back. It runs through the snapshot, so in the restored sandbox it is
+# there from the first instant, racing the restored supervisor to the link.
+INTRUDER = """
+import json, os, socket, time
+header = json.dumps({"resume": {"proof": "0" * 64}}).encode()
+frame = (4 + len(header)).to_bytes(4, "big") + len(header).to_bytes(4, "big") + header
+counts = {"refused": 0, "closed": 0, "answered": 0}
+while True:
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(2)
+    try:
+        s.connect("/opt/squall/run/link.sock")
+        s.sendall(frame)
+        counts["closed" if s.recv(1) == b"" else "answered"] += 1
+    except OSError:
+        counts["refused"] += 1
+    finally:
+        s.close()
+    with open("/tmp/intruder.tmp", "w") as f:
+        f.write(json.dumps(counts))
+    os.replace("/tmp/intruder.tmp", "/tmp/intruder.json")
+    time.sleep(0.01)
+"""
+
+# One connection to the link without the proof, or with a wrong one, after the supervisor is back.
+KNOCK = """
+import json, socket
+def knock(first):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    try:
+        s.connect("/opt/squall/run/link.sock")
+        if first:
+            s.sendall(first)
+        return "closed" if s.recv(1) == b"" else "answered"
+    except OSError:
+        return "refused"
+    finally:
+        s.close()
+header = json.dumps({"resume": {"proof": "0" * 64}}).encode()
+print(knock(b""), knock((4 + len(header)).to_bytes(4, "big") + len(header).to_bytes(4, "big") + header))
+"""
+
+
+def intruder_counts(sb: squall.Sandbox) -> dict:
+    return json.loads(sb.filesystem.read_text("/tmp/intruder.json"))
+
+
+def test_link_refuses_other_clients_after_snapshot_and_restore(sdk):
+    sb, token = counter_sandbox()
+    restored = None
+    try:
+        sb.exec("python3", "-c", INTRUDER)
+        assert ask(sb) == (1, token)
+        snap = sb.snapshot_memory()
+        restored = squall.Sandbox.from_snapshot(snap)
+        for box in (sb, restored):
+            # The supervisor is back and the intruder never got it: a client with no proof or a
+            # wrong one is turned away, and the sandbox goes on working.
+            p = box.exec("python3", "-c", KNOCK, timeout=30)
+            outcomes = p.stdout.read().split()
+            assert len(outcomes) == 2 and set(outcomes) <= {"closed", "refused"}, (outcomes, p.stderr.read())
+            assert p.wait() == 0
+            assert box.exec("echo", "still mine").stdout.read() == "still mine\n"
+        assert ask(sb) == (2, token) and ask(restored) == (2, token)
+        # The intruder ran in the restored sandbox from its first instant and was refused throughout.
+        first = intruder_counts(restored)
+        assert ask(restored) == (3, token)
+        later = intruder_counts(restored)
+        assert later["answered"] == 0 and intruder_counts(sb)["answered"] == 0, later
+        assert sum(later.values()) > sum(first.values()), (first, later)
+        snap.delete()
+    finally:
+        sb.terminate()
+        if restored is not None:
+            restored.terminate()
+
+
+def test_commands_sent_during_a_snapshot_wait_and_run(sdk):
+    sb, token = counter_sandbox()
+    try:
+        sb.filesystem.write_text("/root/big", "x" * (64 << 20))  # a checkpoint that takes a moment
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            snap = pool.submit(sb.snapshot_memory)
+            asks = pool.submit(lambda: [ask(sb) for _ in range(3)])  # one at a time: the FIFOs serve one client
+            echo = pool.submit(lambda: sb.exec("echo", "during").stdout.read())
+            snap = snap.result()
+            assert asks.result() == [(1, token), (2, token), (3, token)]
+            assert echo.result() == "during\n"
+        assert ask(sb) == (4, token)
+        snap.delete()
+    finally:
+        sb.terminate()
+
+
 def test_restores_at_once_from_one_snapshot(sdk):
     sb, token = counter_sandbox()
     try:
@@ -179,11 +275,21 @@ def test_restore_refused_where_runtime_or_cpu_differ(sdk, gvisor_cluster):
         squall.Sandbox.from_snapshot(snap)
     _tamper(gvisor_cluster, snap.object_id, cpu_features=json.dumps(features))
 
+    # A snapshot taken on another gVisor platform: a systrap image restored under ptrace dies at once.
+    assert taken.platform == "ptrace"
+    _tamper(gvisor_cluster, snap.object_id, platform="systrap")
+    with pytest.raises(InvalidError, match=r"taken on gVisor's systrap platform, this worker runs ptrace"):
+        squall.Sandbox.from_snapshot(snap)
+    _tamper(gvisor_cluster, snap.object_id, platform="ptrace")
+
     # The worker checks the image's own record too: a mismatch only it can see is refused as clearly.
     meta_path = gvisor_cluster.home / "worker" / "snapshots" / snap.object_id / "meta.json"
     meta = json.loads(meta_path.read_text())
     meta_path.write_text(json.dumps({**meta, "runtime_version": "runsc version 0.0~20990202.0"}))
     with pytest.raises(InvalidError, match=r"cannot be restored on worker .*20990202"):
+        squall.Sandbox.from_snapshot(snap)
+    meta_path.write_text(json.dumps({**meta, "platform": "systrap"}))
+    with pytest.raises(InvalidError, match=r"cannot be restored on worker .*systrap platform"):
         squall.Sandbox.from_snapshot(snap)
     meta_path.write_text(json.dumps(meta))
 

@@ -21,3 +21,9 @@ def test_missing_cpu_features_are_named():
 
 def test_a_worker_without_gvisor_is_refused():
     assert "no gVisor" in restore_mismatch(V, [], "", [])
+
+
+def test_another_platform_is_named():
+    why = restore_mismatch(V, [], V, [], "systrap", "ptrace")
+    assert why == "it was taken on gVisor's systrap platform, this worker runs ptrace (SQUALL_GVISOR_PLATFORM)"
+    assert restore_mismatch(V, [], V, [], "ptrace", "ptrace") == ""
