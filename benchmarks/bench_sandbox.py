@@ -260,7 +260,7 @@ def snapshot_floor_figures(layer_ids: list[str], cold_n: int, restore_n: int) ->
 
     lower = [CACHE / "layers" / lid / "fs" for lid in reversed(layer_ids[1:])] + [debian_slim_path(CACHE)]
     work = pathlib.Path(tempfile.mkdtemp(prefix="squall-snapfloor-"))
-    runsc = ["runsc", "--root", str(work / "root"), "--network=none", "--overlay2=none"]
+    runsc = ["runsc", "--root", str(work / "root"), f"--platform={os.environ.get('SQUALL_GVISOR_PLATFORM') or 'ptrace'}", "--network=none", "--overlay2=none"]
     made: list[tuple[str, pathlib.Path]] = []
 
     def bundle(name: str, upper_from: pathlib.Path | None = None) -> pathlib.Path:
@@ -378,7 +378,8 @@ def markdown(r: dict) -> str:
          f"`runsc run echo hi`: {f['runsc_run_echo_p50_ms']} / {f['runsc_run_echo_p90_ms']} ms", "≤ 300 ms"),
         ("create → first exec output, warm pool, p50 / p90", f"{s['warm_p50_ms']} / {s['warm_p90_ms']} ms", "", "≤ 50 ms"),
         ("exec round trip (`true`), gVisor, p50", f"{s['exec_gvisor_p50_ms']} ms",
-         f"`runsc exec true`: {f['runsc_exec_true_p50_ms']} ms; `true` spawned and reaped inside the sandbox: {f['runsc_inside_spawn_true_p50_ms']} ms", "≤ 10 ms"),
+         f"`runsc exec true`: {f['runsc_exec_true_p50_ms']} ms" + (f"; `true` spawned and reaped inside the sandbox: {f['runsc_inside_spawn_true_p50_ms']} ms"
+                                                           if "runsc_inside_spawn_true_p50_ms" in f else ""), "≤ 10 ms"),
         ("exec round trip (`true`), runc, p50", f"{s['exec_runc_p50_ms']} ms", f"`runc exec true`: {f['runc_exec_true_p50_ms']} ms", "≤ 10 ms"),
         (f"{s['concurrent_creates']} sandboxes created at once, all answered", f"{s['concurrent_all_ready_s']} s ({s['concurrent_failed']} failed)", "",
          "≤ 10 s"),
