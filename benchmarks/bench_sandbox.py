@@ -8,7 +8,11 @@
 - exec's floor inside gVisor: `true` spawned and reaped by a process already in the sandbox
   (what any exec there costs before squall adds anything);
 - 100 sandboxes created at once: seconds until every one has answered an exec;
-- idle sandboxes per GiB: the memory cgroups of N idle sandboxes, summed.
+- idle sandboxes per GiB: the memory cgroups of N idle sandboxes, summed;
+- memory snapshots of a process that imported torch (`--only-snapshot` runs just this row and
+  merges it into the last results): create to the process's first answer (cold), snapshot_memory(),
+  and from_snapshot() to the restored process's first answer; beside raw `runsc run` /
+  `runsc checkpoint` / `runsc restore` of the same process on the same image layers.
 
 Writes benchmarks/results/sandbox.json and docs/benchmarks-sandbox.md. The machine is shared
 and noisy: compare within one run.
@@ -163,6 +167,160 @@ def density_figures(count: int) -> dict:
         stop(c)
 
 
+# -- memory snapshots --------------------------------------------------------------------------
+TORCH_IMAGE_PIP = "torch==2.13.0"
+# A process that imported torch and holds a tensor; each line written to the FIFO /tmp/req gets an
+# answer on /tmp/resp computed with it. Asked with `sh` only, so the figure is the process's, not a
+# new interpreter's.
+TORCH_SERVER = """
+import os, torch
+x = torch.randn(512, 512)
+for p in ("/tmp/req", "/tmp/resp"):
+    os.mkfifo(p)
+print("ready", torch.__version__, flush=True)
+n = 0
+while True:
+    with open("/tmp/req") as f:
+        f.read()
+    n += 1
+    with open("/tmp/resp", "w") as f:
+        f.write(f"{n} {float((x @ x).sum()):.1f}\\n")
+"""
+ASK = "while [ ! -p /tmp/resp ]; do sleep 0.005; done; echo go > /tmp/req; cat /tmp/resp"
+
+
+def torch_answer(sb) -> str:
+    p = sb.exec("sh", "-c", ASK, timeout=300)
+    out = p.stdout.read()
+    assert p.wait() == 0 and out.strip(), (out, p.stderr.read())
+    return out
+
+
+def snapshot_figures(cold_n: int, restore_n: int) -> dict:
+    import squall
+
+    c = cluster("gvisor")
+    try:
+        image = squall.Image.debian_slim().pip_install(TORCH_IMAGE_PIP)
+        t = time.perf_counter()
+        warm = squall.Sandbox.create("python3", "-u", "-c", TORCH_SERVER, image=image, block_network=True, timeout=900)
+        torch_answer(warm)  # builds the image (offline: the wheel is in the pip find-links) and warms the page cache
+        print(f"image built and first torch process answered in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        warm.terminate()
+        cold = []
+        for _ in range(cold_n):
+            t = time.perf_counter()
+            sb = squall.Sandbox.create("python3", "-u", "-c", TORCH_SERVER, image=image, block_network=True, timeout=900)
+            first = torch_answer(sb)
+            cold.append(time.perf_counter() - t)
+            sb.terminate()
+        sb = squall.Sandbox.create("python3", "-u", "-c", TORCH_SERVER, image=image, block_network=True, timeout=900)
+        assert torch_answer(sb).startswith("1 ")
+        snap_s, paused, snaps = [], [], []
+        for _ in range(3):
+            t = time.perf_counter()
+            snap = sb.snapshot_memory()
+            snap_s.append(time.perf_counter() - t)
+            paused.append(snap._info.checkpoint_s)
+            snaps.append(snap)
+        size = snaps[0]._info.size_bytes
+        restore, counts = [], set()
+        for _ in range(restore_n):
+            t = time.perf_counter()
+            sb2 = squall.Sandbox.from_snapshot(snaps[0])
+            out = torch_answer(sb2)
+            restore.append(time.perf_counter() - t)
+            counts.add(out.split()[0])
+            sb2.terminate()
+        assert counts == {"2"}, counts  # the restored process goes on from the snapshot's memory
+        sb.terminate()
+        for snap in snaps:
+            snap.delete()
+        return {"torch_cold_p50_s": round(statistics.median(cold), 3), "torch_snapshot_p50_s": round(statistics.median(snap_s), 3),
+                "torch_snapshot_paused_p50_s": round(statistics.median(paused), 3), "torch_snapshot_mib": round(size / (1 << 20), 1),
+                "torch_restore_p50_s": round(statistics.median(restore), 3), "torch_restore_p90_s": round(pct(restore, 0.9), 3),
+                "torch_cold_samples": cold_n, "torch_restore_samples": restore_n, "torch_answer": first.strip(),
+                "torch_image_layers": _image_layers(image)}
+    finally:
+        stop(c)
+
+
+def _image_layers(image) -> list[str]:
+    from squall._proto.squall.v1 import api_pb2
+    from squall.cli._common import api_call
+
+    return list(api_call("ImageGet", api_pb2.ImageGetRequest(image_id=image.object_id)).layer_ids)
+
+
+def snapshot_floor_figures(layer_ids: list[str], cold_n: int, restore_n: int) -> dict:
+    """The same torch process under raw runsc on the same layers: `run` to its first answer,
+    `checkpoint --leave-running --compression=none`, `restore` to its first answer."""
+    from squall.images.base import debian_slim_path
+    from squall.runtime import rootfs
+
+    lower = [CACHE / "layers" / lid / "fs" for lid in reversed(layer_ids[1:])] + [debian_slim_path(CACHE)]
+    work = pathlib.Path(tempfile.mkdtemp(prefix="squall-snapfloor-"))
+    runsc = ["runsc", "--root", str(work / "root"), f"--platform={os.environ.get('SQUALL_GVISOR_PLATFORM') or 'ptrace'}", "--network=none", "--overlay2=none"]
+    made: list[tuple[str, pathlib.Path]] = []
+
+    def bundle(name: str, upper_from: pathlib.Path | None = None) -> pathlib.Path:
+        b = work / name
+        b.mkdir()
+        if upper_from is not None:
+            subprocess.run(["cp", "-a", str(upper_from), str(b / "upper")], check=True)
+        rootfs.mount_overlay(lower, b, (b / "upper") if upper_from is not None else None)
+        subprocess.run(["runc", "spec", "--bundle", str(b)], check=True)
+        spec = json.loads((b / "config.json").read_text())
+        spec["root"] = {"path": str(b / "rootfs"), "readonly": False}
+        spec["process"].update(terminal=False, args=["python3", "-u", "-c", TORCH_SERVER])
+        spec["process"]["env"] = ["PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/root"]
+        (b / "config.json").write_text(json.dumps(spec))
+        return b
+
+    def ask(cid: str) -> None:
+        subprocess.run([*runsc, "exec", cid, "sh", "-c", ASK], check=True, stdout=subprocess.DEVNULL, timeout=300)
+
+    try:
+        cold = []
+        for i in range(cold_n + 1):
+            cid = f"snapfloor-{os.getpid()}-c{i}"
+            b = bundle(cid)
+            t = time.perf_counter()
+            subprocess.run([*runsc, "run", "--detach", "--bundle", str(b), cid], check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+            made.append((cid, b))
+            ask(cid)
+            if i:  # the first one warms the page cache
+                cold.append(time.perf_counter() - t)
+        src_cid, src_b = made[-1]
+        image_dir = work / "image"
+        image_dir.mkdir()
+        t = time.perf_counter()
+        subprocess.run([*runsc, "checkpoint", "--leave-running", "--compression=none", f"--image-path={image_dir}", src_cid], check=True)
+        checkpoint = time.perf_counter() - t
+        restore = []
+        for i in range(restore_n):
+            cid = f"snapfloor-{os.getpid()}-r{i}"
+            b = bundle(cid, upper_from=src_b / "upper")
+            t = time.perf_counter()
+            subprocess.run([*runsc, "restore", "--detach", f"--image-path={image_dir}", "--bundle", str(b), cid], check=True,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+            made.append((cid, b))
+            ask(cid)
+            restore.append(time.perf_counter() - t)
+        return {"runsc_torch_cold_p50_s": round(statistics.median(cold), 3), "runsc_torch_checkpoint_s": round(checkpoint, 3),
+                "runsc_torch_restore_p50_s": round(statistics.median(restore), 3)}
+    finally:
+        for cid, b in made:
+            subprocess.run([*runsc, "kill", cid, "KILL"], capture_output=True)
+        for cid, b in made:
+            for _ in range(50):
+                if subprocess.run([*runsc, "delete", "--force", cid], capture_output=True).returncode == 0:
+                    break
+                time.sleep(0.1)
+            rootfs.unmount(b / "rootfs")
+        shutil.rmtree(work, ignore_errors=True)
+
+
 # -- the runtime floor -------------------------------------------------------------------------
 def floor_figures(n: int) -> dict:
     """Raw `runsc run` of `echo hi`, and `runsc exec` / `runc exec` of `true` in a running
@@ -223,13 +381,25 @@ def markdown(r: dict) -> str:
          f"`runsc run echo hi`: {f['runsc_run_echo_p50_ms']} / {f['runsc_run_echo_p90_ms']} ms", "≤ 300 ms"),
         ("create → first exec output, warm pool, p50 / p90", f"{s['warm_p50_ms']} / {s['warm_p90_ms']} ms", "", "≤ 50 ms"),
         ("exec round trip (`true`), gVisor, p50", f"{s['exec_gvisor_p50_ms']} ms",
-         f"`runsc exec true`: {f['runsc_exec_true_p50_ms']} ms; `true` spawned and reaped inside the sandbox: {f['runsc_inside_spawn_true_p50_ms']} ms", "≤ 10 ms"),
+         f"`runsc exec true`: {f['runsc_exec_true_p50_ms']} ms" + (f"; `true` spawned and reaped inside the sandbox: {f['runsc_inside_spawn_true_p50_ms']} ms"
+                                                           if "runsc_inside_spawn_true_p50_ms" in f else ""), "≤ 10 ms"),
         ("exec round trip (`true`), runc, p50", f"{s['exec_runc_p50_ms']} ms", f"`runc exec true`: {f['runc_exec_true_p50_ms']} ms", "≤ 10 ms"),
         (f"{s['concurrent_creates']} sandboxes created at once, all answered", f"{s['concurrent_all_ready_s']} s ({s['concurrent_failed']} failed)", "",
          "≤ 10 s"),
         ("idle sandboxes per GiB (memory cgroups)", f"{s['idle_sandboxes_per_gib']} ({s['idle_sandbox_mib']} MiB each)", "", ""),
     ]
-    lines = [f"# Sandbox benchmarks ({r['when']}, {r['machine']})", "", "| figure | squall | raw runtime, same run | target |", "| --- | --- | --- | --- |"]
+    if "torch_restore_p50_s" in s:
+        speedup = s["torch_cold_p50_s"] / s["torch_restore_p50_s"]
+        rows += [
+            ("torch process: create → first answer, cold, p50", f"{s['torch_cold_p50_s']} s",
+             f"`runsc run` → first answer: {f.get('runsc_torch_cold_p50_s', '-')} s", ""),
+            ("torch process: `snapshot_memory()` (paused for) / image, p50", f"{s['torch_snapshot_p50_s']} s ({s['torch_snapshot_paused_p50_s']} s) / "
+             f"{s['torch_snapshot_mib']} MiB", f"`runsc checkpoint`: {f.get('runsc_torch_checkpoint_s', '-')} s", ""),
+            ("torch process: `from_snapshot()` → first answer, p50 / p90", f"{s['torch_restore_p50_s']} / {s['torch_restore_p90_s']} s "
+             f"({speedup:.1f}× faster than cold)", f"`runsc restore` → first answer: {f.get('runsc_torch_restore_p50_s', '-')} s", "≥ 10× faster than cold"),
+        ]
+    when = r["when"] + (f"; memory snapshot rows {r['snapshot_when']}" if r.get("snapshot_when") else "")
+    lines = [f"# Sandbox benchmarks ({when}, {r['machine']})", "", "| figure | squall | raw runtime, same run | target |", "| --- | --- | --- | --- |"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     return "\n".join(lines) + "\n"
 
@@ -240,10 +410,23 @@ def main() -> None:
     parser.add_argument("--concurrent", type=int, default=100)
     parser.add_argument("--idle", type=int, default=20)
     parser.add_argument("--only-concurrent", action="store_true")
+    parser.add_argument("--only-snapshot", action="store_true", help="run the memory snapshot row only, merged into the last results")
+    parser.add_argument("--snapshot-samples", type=int, default=5, help="cold starts of the torch process (restores: twice as many)")
     args = parser.parse_args()
     results = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{platform.node()} ({os.cpu_count()} cpu)", "squall": {}}
+    out_dir = ROOT / "benchmarks" / "results"
     if args.only_concurrent:
         print(concurrent_figures(args.concurrent))
+        return
+    if args.only_snapshot:
+        last = json.loads((out_dir / "sandbox.json").read_text())
+        figures = snapshot_figures(args.snapshot_samples, 2 * args.snapshot_samples)
+        last["squall"].update(figures)
+        last["floor"].update(snapshot_floor_figures(figures["torch_image_layers"], args.snapshot_samples, 2 * args.snapshot_samples))
+        last["snapshot_when"] = results["when"]
+        (out_dir / "sandbox.json").write_text(json.dumps(last, indent=2))
+        (ROOT / "docs" / "benchmarks-sandbox.md").write_text(markdown(last))
+        print(markdown(last))
         return
     results["floor"] = floor_figures(args.samples)
     results["squall"].update(create_figures(args.samples))
@@ -251,7 +434,9 @@ def main() -> None:
         results["squall"].update(exec_figures(rt, args.samples * 5))
     results["squall"].update(concurrent_figures(args.concurrent))
     results["squall"].update(density_figures(args.idle))
-    out_dir = ROOT / "benchmarks" / "results"
+    figures = snapshot_figures(args.snapshot_samples, 2 * args.snapshot_samples)
+    results["squall"].update(figures)
+    results["floor"].update(snapshot_floor_figures(figures["torch_image_layers"], args.snapshot_samples, 2 * args.snapshot_samples))
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "sandbox.json").write_text(json.dumps(results, indent=2))
     (ROOT / "docs" / "benchmarks-sandbox.md").write_text(markdown(results))

@@ -23,6 +23,7 @@ _EXPORTS = {
     "CloudBucketMount": "squall.sdk.cloud_bucket_mount",
     "Sandbox": "squall.sdk.sandbox",
     "Tunnel": "squall.sdk.tunnel",
+    "SandboxSnapshot": "squall.sdk.sandbox_snapshot",
     "enter": "squall.sdk.partial",
     "exit": "squall.sdk.partial",
     "method": "squall.sdk.partial",

@@ -30,6 +30,7 @@ CONTAINER_AGENT_DIR = "/opt/squall/agent"  # grpcio, protobuf, cloudpickle for t
 CONTAINER_LIB_DIR = "/opt/squall/lib"  # the squall package itself
 CONTAINER_APP_DIR = "/opt/squall/app"  # the user's code, read-only
 CONTAINER_SOCKET = "/opt/squall/run/api.sock"  # the worker's proxy to the control plane
+CONTAINER_RESUME_DIR = "/opt/squall/resume"  # gVisor sandboxes: its `nonce` file tells the supervisor to reconnect after a snapshot
 CONTAINER_VOLUME_SOCKET = "/opt/squall/run/volumes.sock"  # the worker's VolumeAgent (commit / reload of mounted volumes)
 ENV_VOLUME_AGENT = "SQUALL_VOLUME_AGENT"  # set in containers that mount volumes: that socket's grpc target
 
@@ -45,6 +46,7 @@ ID_PREFIX = {
     "sandbox": "sb-",
     "exec": "ex-",
     "volume": "vo-",
+    "snapshot": "sn-",  # a sandbox's memory snapshot
 }
 
 # Limits checked at decoration time.

@@ -9,7 +9,7 @@ def test_exported_names_are_pinned():
         "App", "Cls", "Dict", "Function", "FunctionCall", "Image", "Queue", "Retries", "Sandbox", "Secret", "batched", "concurrent", "current_function_call_id",
         "current_input_id", "enter", "exception", "exit", "is_local", "method", "parameter",
         "Cron", "Period", "asgi_app", "fastapi_endpoint", "wsgi_app", "web_endpoint", "web_server",
-        "Volume", "CloudBucketMount", "Tunnel",
+        "Volume", "CloudBucketMount", "Tunnel", "SandboxSnapshot",
     ]) + ["__version__"]
     for name in squall.__all__:
         assert getattr(squall, name) is not None

@@ -1,4 +1,4 @@
-"""`squall sandbox create|list|exec|stop|history`."""
+"""`squall sandbox create|list|exec|stop|history|snapshots`."""
 
 from __future__ import annotations
 
@@ -151,6 +151,37 @@ def history(sandbox_id) -> None:
         table.add_row(e.exec_id, shlex.join(e.argv), when(e.started_at), when(e.finished_at) if e.finished else "running",
                       str(e.returncode) if e.finished else "", e.reason)
     out.print(table)
+
+
+@sandbox.group("snapshots")
+def snapshots() -> None:
+    """Memory snapshots (sb.snapshot_memory()): kept until removed."""
+
+
+@snapshots.command("list")
+@friendly_errors
+def list_snapshots() -> None:
+    """List memory snapshots, oldest first."""
+    from squall.cli.image import _size
+    from squall.sdk.sandbox_snapshot import SandboxSnapshot
+
+    table = Table("Snapshot ID", "Sandbox ID", "Created", "Size", "Paused", "Runtime", "Platform")
+    for snap in SandboxSnapshot.list():
+        i = snap._info
+        table.add_row(i.snapshot_id, i.sandbox_id, when(i.created_at), _size(i.size_bytes), f"{i.checkpoint_s:.2f} s", i.runtime_version, i.platform)
+    out.print(table)
+
+
+@snapshots.command("rm")
+@click.argument("snapshot_ids", nargs=-1, required=True)
+@friendly_errors
+def remove_snapshots(snapshot_ids) -> None:
+    """Delete memory snapshots (sandboxes restored from them keep running)."""
+    from squall.sdk.sandbox_snapshot import SandboxSnapshot
+
+    for snapshot_id in snapshot_ids:
+        SandboxSnapshot.from_id(snapshot_id).delete()
+        out.print(f"Deleted {snapshot_id}.")
 
 
 @click.command()

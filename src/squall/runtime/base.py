@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import dataclasses
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from squall.runtime.network import NetworkPolicy
@@ -86,6 +87,24 @@ class Container(abc.ABC):
         """Stop the container now (SIGKILL); wait() then returns."""
 
 
+def restore_mismatch(taken_version: str, taken_cpu: list[str], here_version: str, here_cpu: list[str], taken_platform: str = "",
+                     here_platform: str = "") -> str:
+    """Why a checkpoint image taken under (`taken_version`, `taken_cpu`, `taken_platform`) cannot be
+    restored here, in words naming what differs; "" when it can. (runsc images restore only under
+    the same build, on a CPU with at least the features the saved processes may be using, and on
+    the same platform: a systrap image restored under ptrace dies at once with SIGILL.)"""
+    problems = []
+    if taken_version != here_version:
+        problems.append(f"it was taken with {taken_version or 'an unknown runtime'!r}, this worker has {here_version or 'no gVisor'!r}")
+    if taken_platform != here_platform and here_version:
+        problems.append(f"it was taken on gVisor's {taken_platform or 'unknown'} platform, this worker runs {here_platform or 'unknown'} "
+                        "(SQUALL_GVISOR_PLATFORM)")
+    missing = sorted(set(taken_cpu) - set(here_cpu))
+    if missing:
+        problems.append(f"this worker's CPU lacks features it was taken with: {', '.join(missing[:12])}{' ...' if len(missing) > 12 else ''}")
+    return "; ".join(problems)
+
+
 class Runtime(abc.ABC):
     name: str
     capabilities: Capabilities
@@ -104,3 +123,18 @@ class Runtime(abc.ABC):
 
     async def close(self) -> None:
         """Release what the runtime holds for future containers (e.g. pre-made networks)."""
+
+    # -- memory snapshots (capabilities.checkpoint) -------------------------------------------
+    def version(self) -> str:
+        """The runtime build a checkpoint image is tied to ("" when it has no checkpoints)."""
+        return ""
+
+    async def checkpoint(self, container: Container, image_dir: Path, while_paused: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Save the running container's processes and memory into `image_dir`; it keeps running.
+        `while_paused` runs after the save, before the container resumes (to copy its files)."""
+        raise NotImplementedError(f"the {self.name} runtime cannot checkpoint containers")
+
+    async def restore(self, spec: ContainerSpec, image_dir: Path) -> Container:
+        """Start a new container from a checkpoint image, with `spec`'s root, mounts and limits
+        (the same shape as the checkpointed container's; mount sources may differ)."""
+        raise NotImplementedError(f"the {self.name} runtime cannot restore containers")

@@ -27,20 +27,29 @@ Same bundle, overlay and cgroup handling as runc (runc.py); the differences:
   sandbox (memory, CPUs) from the limits it finds in it.
 - When the memory limit is hit the kernel kills the sandbox process itself, so an OOM
   always ends the whole container: reported as SIGKILL with `oom_killed=True`.
+- Checkpoint (memory snapshots): `pause`, `checkpoint --leave-running --compression=none`, the
+  caller's copy of the upper dir, `resume`; so memory and files are of the same instant and the
+  container runs on. runsc refuses (a panic in its state encoder, reported as an error; the
+  container keeps running) while the sandbox holds a connected host unix socket, and always with
+  `--network=host` ("checkpoint not supported when using hostinet"). Restore is `runsc restore`
+  on a fresh bundle of the same shape; bind-mount sources may differ (the resume file does).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import os
 import re
 import signal
 import subprocess
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from squall.runtime import network
-from squall.runtime.base import Capabilities, ContainerSpec, ExitStatus, RuntimeUnavailableError
+from squall.runtime.base import Capabilities, Container, ContainerSpec, ExitStatus, RuntimeUnavailableError
 from squall.runtime.network import NetworkPolicy
 from squall.runtime.runc import OciRuntime, exit_code_from_runtime
 
@@ -49,6 +58,22 @@ NETSTACK_ENV = "SQUALL_GVISOR_NETSTACK"
 PLATFORM_ENV = "SQUALL_GVISOR_PLATFORM"
 PLATFORMS = ("ptrace", "systrap")
 _VERSION_DATE = re.compile(r"(20\d{6})")
+# runsc's answer while the sandbox still holds a connected host unix socket (the supervisor's
+# stream, closing): its state encoder panics on the host endpoint. Worth retrying briefly.
+_HOST_SOCKET_BUSY = ("SCMConnectedEndpoint", "host fd", "hostfd")
+CHECKPOINT_TRIES = 50
+CHECKPOINT_RETRY_S = 0.02
+
+
+class CheckpointError(RuntimeError):
+    """runsc could not checkpoint the container; it is still running."""
+
+
+@functools.cache
+def runsc_version() -> str:
+    """`runsc --version`'s first line: a checkpoint image restores only under the same build."""
+    out = subprocess.run(["runsc", "--version"], capture_output=True, text=True, check=False).stdout
+    return out.splitlines()[0].strip() if out else ""
 
 
 def configured_platform() -> str:
@@ -120,6 +145,40 @@ class GvisorRuntime(OciRuntime):
         for leftover in (f"{container_id}_sandbox:{container_id}.lock", f"runsc-{container_id}.sock"):
             with contextlib.suppress(FileNotFoundError):
                 (self.root / leftover).unlink()
+
+    # -- memory snapshots ----------------------------------------------------------------------
+    def version(self) -> str:
+        return runsc_version()
+
+    async def checkpoint(self, container: Container, image_dir: Path, while_paused: Callable[[], Awaitable[None]] | None = None) -> None:
+        cid = container.container_id
+        for attempt in range(CHECKPOINT_TRIES):
+            await self._cli_ok("pause", cid)
+            try:
+                rc, out = await self._run_cli("checkpoint", "--leave-running", "--compression=none", f"--image-path={image_dir}", cid)
+                if rc == 0:
+                    if while_paused is not None:
+                        await while_paused()
+                    return
+            finally:
+                await self._cli_ok("resume", cid)
+            busy = any(marker in out for marker in _HOST_SOCKET_BUSY)
+            if not busy or attempt == CHECKPOINT_TRIES - 1:
+                first = next((line for line in out.splitlines() if line.strip()), out)
+                raise CheckpointError(f"runsc checkpoint of {cid} failed{' (the sandbox still holds a host socket)' if busy else ''}: {first[:500]}")
+            for leftover in image_dir.iterdir():  # a half-written image
+                leftover.unlink()
+            await asyncio.sleep(CHECKPOINT_RETRY_S)
+
+    async def restore(self, spec: ContainerSpec, image_dir: Path) -> Container:
+        if NetworkPolicy.of(spec.network).egress and self.netstack == "host":
+            raise CheckpointError("a gVisor sandbox on the host network stack cannot be restored (runsc: checkpoint not supported when using hostinet)")
+        return await self._launch(spec, ["restore", f"--image-path={image_dir}"])
+
+    async def _cli_ok(self, *args: str) -> None:
+        rc, out = await self._run_cli(*args)
+        if rc != 0:
+            raise CheckpointError(f"runsc {args[0]} {args[-1]} failed: {out[:500]}")
 
     def check_available(self) -> None:
         super().check_available()

@@ -214,6 +214,10 @@ class OciRuntime(Runtime):
         )
 
     async def start(self, spec: ContainerSpec) -> Container:
+        return await self._launch(spec, ["run"])
+
+    async def _launch(self, spec: ContainerSpec, command: list[str]) -> Container:
+        """Bundle, overlay, cgroup and network for `spec`, then `<binary> <command> --bundle ... <id>`."""
         policy = network.NetworkPolicy.of(spec.network)
         if not _CONTAINER_ID.match(spec.container_id):
             raise ValueError(f"invalid container id {spec.container_id!r}: use letters, digits and _.- (at most 64)")
@@ -251,7 +255,7 @@ class OciRuntime(Runtime):
                 *self._launcher(net),
                 self.binary,
                 *self._global_args(spec),
-                "run",
+                *command,
                 "--bundle",
                 str(bundle),
                 spec.container_id,

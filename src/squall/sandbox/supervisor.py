@@ -17,6 +17,15 @@ Frames on the link: a 4-byte big-endian length, then the body.
 - supervisor -> worker: a 4-byte length, a JSON header {kind: {fields}}, then a binary payload
   (output or file data). The worker treats this direction as untrusted input.
 
+Memory snapshots (gVisor): runsc cannot checkpoint a sandbox that holds a connected host socket,
+so on the worker's `quiesce` (which brings a secret) the supervisor flushes what it queued, sends
+`quiesced`, closes the link and, while its processes run on and their output queues here, polls its
+resume file (a read-only bind mount whose host file differs per container) for a new nonce. The
+worker writes one after the checkpoint, and into every sandbox restored from it: the supervisor
+reconnects and proves itself with HMAC-SHA256(secret, nonce) as its first frame. The secret lives
+only in its memory (and so in the snapshot), never in a file or environment user processes see;
+hmac is imported only then, so a sandbox's start imports nothing more.
+
 Containment it adds on top of the runtime's cgroups: gVisor's pids cgroup counts the sandbox's
 host threads, not the processes inside it, so a watchdog counts the processes in the sandbox and
 kills the session that pushes them past the limit (a fork bomb), telling the caller why.
@@ -40,6 +49,8 @@ except ImportError:  # an interpreter without it: subprocess (below) is used ins
     _posixsubprocess = None
 
 LINK = "/opt/squall/run/link.sock"
+RESUME_NONCE = "/opt/squall/resume/nonce"  # config.CONTAINER_RESUME_DIR
+RESUME_POLL_S = 0.002  # while detached for a snapshot
 MAIN = ""  # the exec id of the main command
 READ_CHUNK = 64 * 1024
 MAX_FRAME = 8 << 20
@@ -129,6 +140,10 @@ class Supervisor:
         self.outbuf = bytearray()
         self.closing = False  # the main command's exit is sent: flush, then stop
         self.lost = False
+        self.detached = False  # for a memory snapshot: the link is closed, events queue in outbuf
+        self.resume_secret = b""
+        self.resume_nonce = ""
+        self._hmac = None
         self.main_code: int | None = None
         self.waiting_main: Proc | None = None  # the main exit, held until the others report
         self.next_watchdog = 0.0
@@ -156,6 +171,8 @@ class Supervisor:
         while not self.lost and not (self.closing and not self.outbuf):
             now = time.monotonic()
             timeout = max(0.0, self.next_watchdog - now) if self.next_watchdog else (WATCHDOG_S if self.procs else IDLE_WATCHDOG_S)
+            if self.detached:
+                timeout = min(timeout, RESUME_POLL_S)
             try:
                 events = self.ep.poll(timeout)
             except InterruptedError:
@@ -166,6 +183,8 @@ class Supervisor:
                     entry[0](fd, mask, entry[1])
             if time.monotonic() >= self.next_watchdog:
                 self._watchdog()
+            if self.detached:
+                self._resume()
         for p in list(self.procs.values()):
             self._kill(p, "the sandbox stopped")
         if self.lost and self.main_code is None:
@@ -181,6 +200,8 @@ class Supervisor:
         self._flush()
 
     def _flush(self) -> None:
+        if self.link is None:  # detached: sent once it is back
+            return
         try:
             while self.outbuf:
                 n = self.link.send(self.outbuf)
@@ -236,6 +257,48 @@ class Supervisor:
             p = self.procs.get(cmd.get("exec_id", ""))
             if p is not None and p.master is not None:
                 _set_size(p.master, cmd.get("size", {}))
+        elif kind == "quiesce":
+            self._quiesce(cmd)
+
+    # -- memory snapshots ------------------------------------------------------------------------
+    def _quiesce(self, cmd: dict) -> None:
+        """Flush, say `quiesced` last, close the link: the sandbox then holds no host socket."""
+        import hmac  # not at startup: only sandboxes that are snapshotted pay for it
+
+        self._hmac = hmac
+        self.resume_secret = cmd.get("secret", b"")
+        self.resume_nonce = _read_nonce()
+        self._send("quiesced", True)
+        try:
+            self.link.setblocking(True)
+            while self.outbuf:
+                del self.outbuf[: self.link.send(self.outbuf)]
+        except OSError:
+            self.lost = True
+            return
+        self._unwatch(self.link.fileno())
+        self.link.close()
+        self.link = None
+        self.inbuf.clear()
+        self.detached = True
+
+    def _resume(self) -> None:
+        """Reconnect once the resume file holds a new nonce; the proof goes ahead of what queued."""
+        nonce = _read_nonce()
+        if not nonce or nonce == self.resume_nonce:
+            return
+        try:
+            link = _connect(LINK, attempts=5)
+        except OSError:
+            return  # tried again on the next turn of the loop
+        self.resume_nonce = nonce
+        proof = self._hmac.new(self.resume_secret, nonce.encode(), "sha256").hexdigest()
+        header = _json({"resume": {"proof": proof}}).encode()
+        self.outbuf[:0] = (4 + len(header)).to_bytes(4, "big") + len(header).to_bytes(4, "big") + header
+        self.link = link
+        self.detached = False
+        self._watch(link.fileno(), EPOLLIN, self._on_link, None)
+        self._flush()
 
     # -- processes ---------------------------------------------------------------------------
     def _init(self, init: dict) -> None:
@@ -554,6 +617,16 @@ class Supervisor:
 
 def _entry(path: str, st: os.stat_result) -> dict:
     return {"path": _text(path), "is_dir": (st.st_mode & 0o170000) == 0o040000, "size": st.st_size, "mtime": st.st_mtime, "mode": st.st_mode & 0o7777}
+
+
+def _read_nonce() -> str:
+    """The resume file's nonce; "" until it is whole (the worker ends it with a newline)."""
+    try:
+        with open(RESUME_NONCE) as f:
+            text = f.read()
+    except OSError:
+        return ""
+    return text.strip() if text.endswith("\n") else ""
 
 
 def _set_size(fd: int, size: dict) -> None:

@@ -697,7 +697,7 @@ class Sandbox:
         """Every exec run in this sandbox: command, start, end, exit code."""
         return list((await _call("SandboxHistory", sb_pb.SandboxRef(sandbox_id=self.object_id))).execs)
 
-    # -- not yet -------------------------------------------------------------------------------
+    # -- snapshots -----------------------------------------------------------------------------
     @live_method
     async def snapshot_filesystem(self, timeout: float = 55.0):
         """An Image of this sandbox's filesystem as it is now: its image plus everything written
@@ -708,12 +708,33 @@ class Sandbox:
         resp = await _call("SandboxSnapshotFilesystem", sb_pb.SandboxRef(sandbox_id=self.object_id), timeout=max(timeout, 1.0) + 5)
         return Image.from_id(resp.image_id)
 
-    def snapshot_memory(self, *args, **kwargs):
-        raise InvalidError("Sandbox.snapshot_memory() is not supported yet in this squall build")
+    @live_method
+    async def snapshot_memory(self, timeout: float = 300.0):
+        """A SandboxSnapshot of this sandbox's processes, memory and files as they are now; the sandbox
+        runs on (paused for the moment of the checkpoint). gVisor sandboxes with block_network=True
+        only. Kept until deleted; `Sandbox.from_snapshot` starts new sandboxes from it."""
+        from squall.sdk.sandbox_snapshot import SandboxSnapshot
+
+        info = await _call("SandboxSnapshotMemory", sb_pb.SandboxRef(sandbox_id=self.object_id), timeout=max(timeout, 1.0) + 5)
+        return SandboxSnapshot(info.snapshot_id, info)
 
     @staticmethod
-    def from_snapshot(*args, **kwargs):
-        raise InvalidError("Sandbox.from_snapshot() is not supported yet in this squall build")
+    @live_function
+    async def from_snapshot(snapshot) -> Sandbox:
+        """A new sandbox (new id) whose processes, memory and files are the snapshot's. Refused, with the
+        reason, when no worker has the runsc build and CPU features the snapshot was taken with."""
+        from squall.sdk.sandbox_snapshot import SandboxSnapshot
+
+        if isinstance(snapshot, str):
+            snapshot = SandboxSnapshot.from_id(snapshot)
+        if not isinstance(snapshot, SandboxSnapshot):
+            raise InvalidError(f"Sandbox.from_snapshot({snapshot!r}): give a SandboxSnapshot (from sb.snapshot_memory() or SandboxSnapshot.from_id)")
+        resp = await _call("SandboxRestore", sb_pb.SandboxRestoreRequest(snapshot_id=snapshot.object_id))
+        return Sandbox(resp.sandbox_id)
+
+    # Modal's names for the same two calls
+    _experimental_snapshot = snapshot_memory
+    _experimental_from_snapshot = from_snapshot
 
     # -- ports -------------------------------------------------------------------------------
     @live_method

@@ -114,6 +114,9 @@ class WorkerRec:
     local: bool = False  # on the control plane's machine: its containers' addresses are reachable from here
     commands: asyncio.Queue = dataclasses.field(default_factory=asyncio.Queue)
     containers: set[str] = dataclasses.field(default_factory=set)
+    gvisor_version: str = ""  # memory snapshots restore only where this, the platform and the CPU features match
+    gvisor_platform: str = ""
+    cpu_features: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(eq=False)
@@ -580,7 +583,8 @@ class ControlPlane:
         old = self.workers.get(reg.worker_id)
         if old is not None:  # it reconnected before we noticed the old stream end: its containers are gone
             self.worker_lost(old)
-        w = WorkerRec(reg.worker_id, reg.cpu, reg.memory_mb, tuple(reg.runtimes), reg.default_runtime, local=reg.hostname == socket.gethostname())
+        w = WorkerRec(reg.worker_id, reg.cpu, reg.memory_mb, tuple(reg.runtimes), reg.default_runtime, local=reg.hostname == socket.gethostname(),
+                      gvisor_version=reg.gvisor_version, gvisor_platform=reg.gvisor_platform, cpu_features=tuple(reg.cpu_features))
         self.store.upsert_worker(reg.worker_id, reg.hostname, reg.cpu, reg.memory_mb)
         self.workers[w.worker_id] = w
         self._kick.set()

@@ -256,7 +256,9 @@ class ImageBuilds:
     def gc(self) -> api_pb2.ImageGcResponse:
         """Forget images no running or deployed app uses (and no build is making), then delete
         every layer no remaining image needs: its blob here, its copy on each worker."""
-        in_use = self.store.image_ids_in_use() | set(self.by_image)
+        from squall.server.state.sandbox_store import snapshot_image_ids
+
+        in_use = self.store.image_ids_in_use() | set(self.by_image) | snapshot_image_ids(self.store)
         rows = self.store.list_images()
         dead = [r.id for r in rows if r.id not in in_use]
         keep_layers = {e["layer_id"] for r in rows if r.id in in_use for e in r.layers}

@@ -112,6 +112,7 @@ class SandboxRec:
     from_pool: bool = False  # it was handed out from the warm pool
     tunnels: list[sb_pb.TunnelInfo] | None = None  # its exposed ports, once its worker opened them
     tunnels_error: str = ""
+    snapshotting: bool = False  # a memory snapshot of it is being taken (sandbox_snapshots.py)
 
     def notify(self) -> None:
         self.changed.set()
@@ -159,6 +160,9 @@ class SandboxManager:
         self.pool_size = int(os.environ.get(POOL_ENV) or 0)
         self._refill: asyncio.Event | None = None
         self.tunnel_ca = None  # a TunnelCA (server/tunnel_ca.py), set by the server
+        from squall.server.sandbox_snapshots import SnapshotManager
+
+        self.snapshots = SnapshotManager(self)
 
     def recover(self) -> None:
         self.db.stop_stale()
@@ -187,12 +191,14 @@ class SandboxManager:
         self._claim(rec, req, app_id, timeout)
         return rec
 
-    def _start(self, req: sb_pb.SandboxCreateRequest, runtime: str, pooled: bool = False) -> SandboxRec:
-        """Place a new sandbox on a worker and start it there; nobody's until _claim()."""
+    def _start(self, req: sb_pb.SandboxCreateRequest, runtime: str, pooled: bool = False, restore: sb_pb.RestoreFrom | None = None,
+               worker_ok=None) -> SandboxRec:
+        """Place a new sandbox on a worker and start it there (or restore a memory snapshot there);
+        nobody's until _claim(). `worker_ok(worker_id)`: only such workers are considered."""
         cpu = req.cpu or DEFAULT_CPU
         memory_limit = req.memory_mb or DEFAULT_MEMORY_LIMIT_MB
         memory = min(req.memory_mb or DEFAULT_MEMORY_MB, memory_limit)
-        caps = self.cp._capacity()
+        caps = [c for c in self.cp._capacity() if worker_ok is None or worker_ok(c.worker_id)]
         choice = scheduler.pick_worker(caps, cpu, memory, runtime)
         if choice is None:
             have = ", ".join(f"{c.worker_id} ({c.free_cpu:.2f} cpu, {c.free_memory_mb} MiB free, runtimes {','.join(c.runtimes)})" for c in caps) or "no workers connected"
@@ -208,13 +214,14 @@ class SandboxManager:
             scheduled_at=time.time(), image_id=req.image_id, disk_limit_mb=disk_limit_mb(),
             image=self.cp.images.plan_for_container(req.image_id) if req.image_id and self.cp.images is not None else None,
             volumes=list(req.volumes), encrypted_ports=list(req.encrypted_ports), unencrypted_ports=list(req.unencrypted_ports),
+            restore=restore,
         )))
         self._spawn(self._lifetime(rec))
         return rec
 
-    def _claim(self, rec: SandboxRec, req: sb_pb.SandboxCreateRequest, app_id: str, timeout: float) -> None:
+    def _claim(self, rec: SandboxRec, req: sb_pb.SandboxCreateRequest, app_id: str, timeout: float, init: bool = True) -> None:
         """Make a started (or pooled) sandbox this request's: its app, name, limits in time, and
-        the init that starts its main command."""
+        the init that starts its main command (not for a restored one: its supervisor has it)."""
         rec.pooled = False
         rec.app_id, rec.name, rec.request, rec.tags = app_id, req.name, req, dict(req.tags)
         rec.claimed_at = rec.last_active = time.time()
@@ -222,11 +229,12 @@ class SandboxManager:
         rec.timeout_s = timeout
         from squall.server.secret_box import secret_env  # decrypted here, kept in memory only, sent over the supervisor's authenticated stream
 
-        env = {**dict(req.env), **secret_env(self.cp.store, list(req.secret_ids))}
-        # The first command on the supervisor's stream, ahead of any exec or file request.
-        rec.commands.put_nowait(sb_pb.AgentCommand(init=sb_pb.AgentInit(
-            command=list(req.command), env=env, workdir=req.workdir or "/", pids_limit=rec.pids_limit, memory_limit_mb=rec.memory_limit_mb,
-        )))
+        if init:
+            env = {**dict(req.env), **secret_env(self.cp.store, list(req.secret_ids))}
+            # The first command on the supervisor's stream, ahead of any exec or file request.
+            rec.commands.put_nowait(sb_pb.AgentCommand(init=sb_pb.AgentInit(
+                command=list(req.command), env=env, workdir=req.workdir or "/", pids_limit=rec.pids_limit, memory_limit_mb=rec.memory_limit_mb,
+            )))
         self.db.create(
             id=rec.sandbox_id, app_id=app_id, name=req.name or None, state="running" if rec.connected else "starting", runtime=rec.runtime,
             worker_id=rec.worker_id, command=list(req.command), tags=rec.tags, memory_limit_mb=rec.memory_limit_mb, pids_limit=PIDS_LIMIT,
@@ -299,7 +307,7 @@ class SandboxManager:
             if now >= rec.deadline:
                 self.terminate(rec, f"timed out after {rec.timeout_s:g} s (timeout={rec.timeout_s:g})", timed_out=True)
                 return
-            if idle and not rec.execs and now - rec.last_active >= idle:
+            if idle and not rec.execs and not rec.snapshotting and now - rec.last_active >= idle:
                 self.terminate(rec, f"idle for {idle:g} s (idle_timeout={idle:g})", timed_out=True)
                 return
             if not rec.connected and now - rec.started_at > START_TIMEOUT_S:
@@ -472,7 +480,8 @@ class SandboxManager:
 
     def agent_lost(self, rec: SandboxRec) -> None:
         """The supervisor's stream ended: the sandbox cannot be driven any more; stop it. (After
-        the main command's exit the supervisor ends the stream itself, then exits.)"""
+        the main command's exit the supervisor ends the stream itself, then exits. A memory
+        snapshot does not end it: the worker holds it while the supervisor is detached.)"""
         if not rec.done.is_set() and rec.main_exit is None:
             self.terminate(rec, rec.stop_requested or "its supervisor disconnected")
 

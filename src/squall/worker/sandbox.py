@@ -6,6 +6,10 @@ unix socket of its link to this worker (sandbox_link.py), which holds the sandbo
 control plane. No token, no socket to the control plane and no squall package enter the sandbox;
 the user's environment and Secrets reach the supervisor over its link, never through the
 container's environment.
+
+A gVisor sandbox also gets a read-only resume dir (snapshots.py): after a memory snapshot, and in a
+sandbox restored from one (`StartSandbox.restore`: `runsc restore` instead of `runsc run`), the
+nonce written there tells the detached supervisor to reconnect and prove itself.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import types
 from typing import TYPE_CHECKING
 
 import squall.sandbox
+from squall import config
 from squall._proto.squall.v1 import sandbox_pb2 as sb_pb
 from squall._proto.squall.v1 import worker_pb2
 from squall.runtime.base import ContainerSpec, Mount, Runtime
@@ -69,6 +74,10 @@ def sandbox_spec(worker: Worker, start: sb_pb.StartSandbox, runtime: Runtime, li
         raise RuntimeError(f"sandboxes run untrusted code and need an isolating runtime (gvisor or runc), not {runtime.name!r}")
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
     mounts = [Mount(_supervisor_dir(), SUPERVISOR_DIR), Mount(link_path, CONTAINER_LINK, read_only=False)]
+    if runtime.capabilities.checkpoint:
+        from squall.worker.snapshots import resume_dir
+
+        mounts.append(Mount(resume_dir(worker, start.sandbox_id), config.CONTAINER_RESUME_DIR))
     pids = start.pids_limit + SUPERVISOR_PIDS
     if runtime.name == "gvisor":
         pids = max(pids, GVISOR_THREAD_HEADROOM)
@@ -185,12 +194,22 @@ async def _run(*argv: str) -> None:
 async def run_sandbox(worker: Worker, start: sb_pb.StartSandbox) -> None:
     sid = start.sandbox_id
     disk: Disk | None = None
-    link = SupervisorLink(worker.channel, sid, start.token)
+    restoring = start.HasField("restore")
+    link = SupervisorLink(worker.channel, sid, start.token, resume_secret=start.restore.resume_secret if restoring else b"")
+    worker.sandbox_links[sid] = link
     try:
         runtime = worker.runtimes.get(start.runtime)
         if runtime is None:
             raise RuntimeError(f"runtime {start.runtime!r} is not enabled on worker {worker.worker_id} (enabled: {', '.join(worker.runtimes)})")
+        if restoring and not runtime.capabilities.checkpoint:
+            raise RuntimeError(f"memory snapshots need the gvisor runtime, not {runtime.name!r}")
         await link.listen()
+        if runtime.capabilities.checkpoint:
+            from squall.worker import snapshots
+
+            # A restored supervisor reconnects as soon as it reads this nonce, proving itself with
+            # HMAC(resume secret, nonce); a new one just notes it.
+            snapshots.write_nonce(worker, sid, link.expect_resume() if restoring else "")
         spec = sandbox_spec(worker, start, runtime, link.path)
         if start.image.layers:
             await worker.apply_image(start.image, spec, lambda line: log.info("sandbox %s: %s", sid, line))
@@ -203,16 +222,24 @@ async def run_sandbox(worker: Worker, start: sb_pb.StartSandbox) -> None:
         worker.upper_dirs[sid] = spec.upper_dir
         if start.volumes:
             await worker.volumes.attach(_VolumeStart(start), spec, runtime)
-        container = await runtime.start(spec)
+        if restoring:
+            image = await snapshots.prepare_restore(worker, start.restore, spec.upper_dir)
+            container = await runtime.restore(spec, image)
+        else:
+            container = await runtime.start(spec)
     except Exception as exc:
         log.exception("sandbox %s failed to start", sid)
         await link.close()
+        worker.sandbox_links.pop(sid, None)
+        shutil.rmtree(worker.home / "run" / "sandbox-resume" / sid, ignore_errors=True)
         if start.volumes:
             await worker.volumes.detach(sid, None)
-        worker.upper_dirs.pop(sid, None)
+        if worker.upper_dirs.pop(sid, None) is not None and disk is None:
+            shutil.rmtree(worker.home / "run" / "sandbox-uppers" / sid, ignore_errors=True)
         if disk is not None:
             await disk.remove()
-        worker.outbox.put_nowait(worker_pb2.WorkerEvent(exited=worker_pb2.ContainerExited(container_id=sid, exit_code=-1, reason=f"sandbox failed to start: {exc}")))
+        what = "restore from its snapshot" if restoring else "start"
+        worker.outbox.put_nowait(worker_pb2.WorkerEvent(exited=worker_pb2.ContainerExited(container_id=sid, exit_code=-1, reason=f"sandbox failed to {what}: {exc}")))
         return
     worker.containers[sid] = container
     tunnels = None
@@ -229,6 +256,8 @@ async def run_sandbox(worker: Worker, start: sb_pb.StartSandbox) -> None:
         await tunnels.close()
     await asyncio.gather(*pumps, return_exceptions=True)
     await link.close()
+    worker.sandbox_links.pop(sid, None)
+    shutil.rmtree(worker.home / "run" / "sandbox-resume" / sid, ignore_errors=True)
     worker.containers.pop(sid, None)
     worker._layers_in_use.pop(sid, None)
     if start.volumes:

@@ -11,17 +11,30 @@ Frames: a 4-byte big-endian length, then the body. To the supervisor: `marshal` 
 length, a JSON header {kind: {fields}} and the payload of `output` and `file` events. That
 direction is untrusted: frames are size-limited and parsed strictly; one bad frame ends the link,
 and with it the sandbox.
+
+Memory snapshots (worker/snapshots.py): runsc cannot checkpoint a sandbox that holds a connected
+host socket, so the worker detaches the supervisor first. `quiesce()` sends it {"kind": "quiesce",
+"secret": ...}; it flushes what it has queued, answers `quiesced` and closes its end, then polls its
+resume file (config.CONTAINER_RESUME_DIR). The sandbox's stream to the control plane stays open
+meanwhile: commands from it are held here, not dropped. After the checkpoint, `expect_resume()`
+makes a nonce for the resume file; the supervisor reconnects and its first frame must be
+{"resume": {"proof": HMAC-SHA256(secret, nonce)}}, or the connection is turned away (user
+processes run throughout and could race it to the socket). A sandbox restored from a snapshot
+starts the same way: its link expects the proof from the first, and opens the stream only then.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
 import marshal
 import os
 import pathlib
+import secrets
 
 import grpc
 from google.protobuf import json_format
@@ -36,6 +49,10 @@ LINKS_DIR = pathlib.Path("/run/squall/sandbox-links")  # short: unix socket path
 CONTAINER_LINK = "/opt/squall/run/link.sock"
 MAX_FRAME = 8 << 20  # a 1 MiB file chunk or output read, and its header, fit with room to spare
 TOKEN_HEADER = "x-squall-sandbox-token"
+PROOF_TIMEOUT_S = 5.0  # for a connection to the link to prove itself (reconnections only)
+MAX_PROOF_FRAME = 512
+# The supervisor's last frame before it detaches for a snapshot (its _json of {"quiesced": True}).
+QUIESCED = len(b'{"quiesced":true}').to_bytes(4, "big") + b'{"quiesced":true}'
 
 
 def plain(value):
@@ -77,92 +94,194 @@ def decode_event(body: bytes) -> sb_pb.AgentEvent:
 
 
 class SupervisorLink:
-    """Listens for one sandbox's supervisor, then relays it to and from the control plane."""
+    """Listens for one sandbox's supervisor, then relays it to and from the control plane; holds
+    the control plane's commands while the supervisor is detached for a memory snapshot."""
 
-    def __init__(self, channel: grpc.aio.Channel, sandbox_id: str, token: str) -> None:
+    def __init__(self, channel: grpc.aio.Channel, sandbox_id: str, token: str, resume_secret: bytes = b"") -> None:
         self.stub = sandbox_pb2_grpc.SandboxAgentServiceStub(channel)
         self.sandbox_id = sandbox_id
         self.token = token
         self.path = LINKS_DIR / f"{sandbox_id}.sock"
+        self.attached = asyncio.Event()  # a supervisor is connected (and, when it had to, proved itself)
         self._server: asyncio.AbstractServer | None = None
-        self._task: asyncio.Task | None = None
+        self._call = None  # the sandbox's stream, opened when its supervisor first attaches
+        self._down: asyncio.Task | None = None  # control plane -> supervisor, for the stream's life
+        self._conn: asyncio.StreamWriter | None = None  # the supervisor's connection while attached
+        self._conn_task: asyncio.Task | None = None
+        self._held: list[bytes] = []  # commands not yet written to the supervisor
+        self._holding = False  # quiescing or detached: commands wait in _held
+        self._first_taken = False
+        self._secret = resume_secret  # a restored sandbox's supervisor proves itself from the start
+        self._proof: str | None = None  # what admits the next connection, once expect_resume() made a nonce
+        self._quiesced: asyncio.Future | None = None
+        self._closed = False
 
     async def listen(self) -> None:
         LINKS_DIR.mkdir(parents=True, exist_ok=True)
         self.path.unlink(missing_ok=True)
+        # It listens for the sandbox's whole life: the socket file is bind-mounted into the
+        # sandbox, so a supervisor that detached for a snapshot can only come back through it.
         self._server = await asyncio.start_unix_server(self._accept, path=str(self.path), limit=MAX_FRAME)
         os.chmod(self.path, 0o600)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        # The first connection is the supervisor's (nothing else runs in the sandbox before it
-        # asks for its init over this link); any later one is refused.
-        if self._task is not None or self._server is None:
+        # A fresh sandbox's first connection is its supervisor's (nothing else runs in the sandbox
+        # before it asks for its init over this link). After that, and in a restored sandbox, only
+        # a connection that proves itself with HMAC(secret, nonce) is taken; any other is refused.
+        if self._closed or self._conn is not None:
             writer.close()
             return
-        self._server.close()
-        self._task = asyncio.current_task()
+        if self._proof is None:
+            if self._first_taken or self._secret:
+                writer.close()
+                return
+        elif not await self._proves(reader) or self._conn is not None or self._closed:
+            log.warning("sandbox %s: a connection to its link without the supervisor's proof was refused", self.sandbox_id)
+            writer.close()
+            return
+        self._first_taken, self._proof = True, None
+        self._conn, self._conn_task = writer, asyncio.current_task()
+        self._holding = False
+        self.attached.set()
+        detached = False
         try:
-            await self._relay(reader, writer)
+            if self._call is None:
+                self._call = self.stub.SandboxConnect(metadata=((TOKEN_HEADER, self.token),))
+                self.token = ""
+                self._down = asyncio.create_task(self._relay_down())
+            await self._deliver()
+            detached = await self._relay_up(reader)
         except Exception:
             log.exception("sandbox %s: the supervisor's link failed", self.sandbox_id)
         finally:
+            self._conn = self._conn_task = None
+            self.attached.clear()
             writer.close()
+        if not detached:
+            await self._end_stream()
 
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        call = self.stub.SandboxConnect(metadata=((TOKEN_HEADER, self.token),))
-        self.token = ""
-
-        async def down() -> None:  # control plane -> supervisor
-            async for cmd in call:
-                writer.write(encode_command(cmd))
-                await writer.drain()
-
-        async def up() -> None:  # supervisor -> control plane
-            while True:
-                try:
-                    head = await reader.readexactly(4)
-                except asyncio.IncompleteReadError:
-                    break
-                n = int.from_bytes(head, "big")
-                if n > MAX_FRAME:
-                    log.warning("sandbox %s: the supervisor sent a %d-byte frame; ending its link", self.sandbox_id, n)
-                    return
-                try:
-                    ev = decode_event(await reader.readexactly(n))
-                except (ValueError, json_format.ParseError, asyncio.IncompleteReadError) as exc:
-                    log.warning("sandbox %s: bad frame from the supervisor (%s); ending its link", self.sandbox_id, exc)
-                    return
-                await call.write(ev)
-            with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
-                await call.done_writing()
-
-        tasks = [asyncio.create_task(down()), asyncio.create_task(up())]
+    async def _proves(self, reader: asyncio.StreamReader) -> bool:
+        """Whether the connection's first frame is {"resume": {"proof": HMAC(secret, nonce)}}."""
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            if tasks[1] in done and not tasks[1].exception():
-                # The supervisor finished writing (its main command ended): let the rest of the
-                # control plane's commands drain until it ends the stream.
-                await asyncio.wait([tasks[0]], timeout=5.0)
-            for t in tasks:
-                exc = t.exception() if t.done() and not t.cancelled() else None
-                if isinstance(exc, grpc.aio.AioRpcError):
-                    log.info("sandbox %s: the control plane ended the supervisor's stream: %s %s", self.sandbox_id, exc.code().name, exc.details())
-                elif exc is not None and not isinstance(exc, (ConnectionError, asyncio.IncompleteReadError)):
-                    log.error("sandbox %s: relaying the supervisor failed: %r", self.sandbox_id, exc)
+            head = await asyncio.wait_for(reader.readexactly(4), PROOF_TIMEOUT_S)
+            n = int.from_bytes(head, "big")
+            if not 4 <= n <= MAX_PROOF_FRAME:
+                return False
+            body = await asyncio.wait_for(reader.readexactly(n), PROOF_TIMEOUT_S)
+            size = int.from_bytes(body[:4], "big")
+            if size != n - 4:
+                return False
+            header = json.loads(body[4:])
+            proof = header.get("resume", {}).get("proof") if isinstance(header, dict) and list(header) == ["resume"] else None
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError, ValueError, AttributeError):
+            return False
+        expected = self._proof
+        return isinstance(proof, str) and expected is not None and hmac.compare_digest(proof.encode(), expected.encode())
+
+    async def _deliver(self) -> None:
+        w = self._conn
+        if w is None or self._holding or not self._held:
+            return
+        held, self._held = self._held, []
+        for frame in held:
+            w.write(frame)
+        with contextlib.suppress(ConnectionError):
+            await w.drain()
+
+    async def _relay_down(self) -> None:  # control plane -> supervisor
+        try:
+            async for cmd in self._call:
+                self._held.append(encode_command(cmd))
+                await self._deliver()
+        except grpc.aio.AioRpcError as exc:
+            log.info("sandbox %s: the control plane ended the supervisor's stream: %s %s", self.sandbox_id, exc.code().name, exc.details())
+        except Exception as exc:
+            log.error("sandbox %s: relaying to the supervisor failed: %r", self.sandbox_id, exc)
+        # The stream is over: so is the link (the supervisor stops when it loses it).
+        self._closed = True
+        if self._conn is not None:
+            self._conn.close()
+
+    async def _relay_up(self, reader: asyncio.StreamReader) -> bool:
+        """Supervisor -> control plane until the supervisor closes its end; True: it detached for a snapshot."""
+        while True:
+            try:
+                head = await reader.readexactly(4)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return False
+            n = int.from_bytes(head, "big")
+            if n > MAX_FRAME:
+                log.warning("sandbox %s: the supervisor sent a %d-byte frame; ending its link", self.sandbox_id, n)
+                return False
+            try:
+                body = await reader.readexactly(n)
+                if body == QUIESCED and self._quiesced is not None:
+                    if not self._quiesced.done():
+                        self._quiesced.set_result(None)
+                    return True
+                ev = decode_event(body)
+            except (ValueError, json_format.ParseError, asyncio.IncompleteReadError) as exc:
+                log.warning("sandbox %s: bad frame from the supervisor (%s); ending its link", self.sandbox_id, exc)
+                return False
+            await self._call.write(ev)
+
+    async def _end_stream(self) -> None:
+        """The supervisor is gone for good (its main command ended, or it died): finish the stream."""
+        self._closed = True
+        if self._call is None:
+            return
+        with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            await self._call.done_writing()
+        # Let the rest of the control plane's commands drain until it ends the stream.
+        if self._down is not None:
+            await asyncio.wait([self._down], timeout=5.0)
+            self._down.cancel()
+        self._call.cancel()
+
+    # -- memory snapshots ----------------------------------------------------------------------
+    async def quiesce(self, secret: bytes, timeout: float) -> None:
+        """Detach the supervisor: it flushes what it queued and closes its end of the link, keeping
+        `secret` in its memory. Commands from the control plane are held until it reattaches."""
+        if self._conn is None or self._closed:
+            raise RuntimeError(f"the supervisor of {self.sandbox_id} is not connected")
+        loop = asyncio.get_running_loop()
+        self._quiesced = loop.create_future()
+        self._holding = True
+        body = marshal.dumps({"kind": "quiesce", "secret": secret}, 4)
+        self._conn.write(len(body).to_bytes(4, "big") + body)
+        conn_task = self._conn_task
+        try:
+            await asyncio.wait_for(asyncio.shield(self._quiesced), timeout)
+            if conn_task is not None:  # the connection is closed on both ends
+                await asyncio.wait_for(asyncio.shield(conn_task), timeout)
+        except asyncio.TimeoutError:
+            if self._conn is not None:  # still attached: carry on as if nothing was asked
+                self._holding = False
+                await self._deliver()
+            raise RuntimeError(f"the supervisor of {self.sandbox_id} did not detach within {timeout:g} s") from None
         finally:
-            for t in tasks:
-                t.cancel()
-            call.cancel()
-            for t in tasks:
-                with contextlib.suppress(BaseException):
-                    await t
+            self._quiesced = None
+        self._secret = secret
+
+    def expect_resume(self) -> str:
+        """A fresh nonce for the sandbox's resume file: the next connection is taken only with
+        HMAC-SHA256(secret, nonce) as its first frame."""
+        if not self._secret:
+            raise RuntimeError(f"sandbox {self.sandbox_id}: no resume secret (it was never quiesced)")
+        nonce = secrets.token_hex(16)
+        self._proof = hmac.new(self._secret, nonce.encode(), hashlib.sha256).hexdigest()
+        return nonce
 
     async def close(self) -> None:
+        self._closed = True
         if self._server is not None:
             self._server.close()
             self._server = None
-        if self._task is not None and self._task is not asyncio.current_task():
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
+        for task in (self._conn_task, self._down):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        if self._call is not None:
+            self._call.cancel()
         self.path.unlink(missing_ok=True)

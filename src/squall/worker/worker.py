@@ -60,6 +60,7 @@ class Worker:
         self._secret_values: dict[str, list[str]] = {}  # container id -> its Secret values, never shipped in a log line
         self._layers_in_use: dict[str, list[str]] = {}  # container id -> the image layers under its root
         self.upper_dirs: dict[str, pathlib.Path] = {}  # container id -> where its writes land (sandboxes)
+        self.sandbox_links: dict = {}  # sandbox id -> its SupervisorLink (sandbox_link.py)
         self.volumes = VolumeMounts(self.home, self.worker_id, token)  # mounted Volumes and their VolumeAgent
         from squall.worker.sandbox import DiskPool
 
@@ -146,12 +147,15 @@ class Worker:
         md = (("authorization", f"Bearer {self.token}"),)
         self.outbox = asyncio.Queue()
         cpu = float(os.cpu_count() or 1)
+        gvisor = self.runtimes.get("gvisor")
         self.outbox.put_nowait(
             worker_pb2.WorkerEvent(
                 register=worker_pb2.WorkerRegister(
                     worker_id=self.worker_id, hostname=socket.gethostname(), cpu=cpu, memory_mb=machine_memory_mb() - 512,
                     runtimes=list(self.runtimes), default_runtime=self.runtime_names[0],
                     tunnel_host=self.tunnel_tls.host, tunnel_public_key_pem=self.tunnel_tls.public_key_pem(),
+                    gvisor_version=gvisor.version() if gvisor is not None else "", gvisor_platform=getattr(gvisor, "platform", ""),
+                    cpu_features=_cpu_features(),
                 )
             )
         )
@@ -168,6 +172,14 @@ class Worker:
                 log.info("removed %d unused image layers", len(removed))
             elif kind == "snapshot_filesystem":
                 self._spawn(self._snapshot_filesystem(command.snapshot_filesystem))
+            elif kind == "checkpoint_sandbox":
+                from squall.worker.snapshots import checkpoint_sandbox
+
+                self._spawn(checkpoint_sandbox(self, command.checkpoint_sandbox))
+            elif kind == "forget_snapshot":
+                from squall.worker.snapshots import forget
+
+                forget(self, command.forget_snapshot)
             elif kind == "start_sandbox":
                 from squall.worker.sandbox import run_sandbox
 
@@ -427,6 +439,12 @@ class _WorkerBlobs:
 
         ref = await self.worker.stub.BlobPut(requests(), metadata=self._md())
         return ref.digest
+
+
+def _cpu_features() -> tuple[str, ...]:
+    from squall.worker.snapshots import cpu_features
+
+    return cpu_features()
 
 
 def _host_python() -> str:

@@ -11,6 +11,7 @@ import grpc
 
 from squall._proto.squall.v1 import sandbox_pb2 as sb_pb
 from squall._proto.squall.v1 import sandbox_pb2_grpc
+from squall.server.sandbox_snapshots import SnapshotRefused
 from squall.server.sandboxes import SandboxGone, SandboxManager, SandboxRec
 
 log = logging.getLogger("squall.server")
@@ -95,6 +96,49 @@ class SandboxServicer(sandbox_pb2_grpc.SandboxServiceServicer):
         except (LookupError, RuntimeError, ValueError, asyncio.TimeoutError) as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"snapshot of sandbox {request.sandbox_id}: {exc or 'timed out'}")
         return sb_pb.SandboxSnapshotFilesystemResponse(image_id=image_id)
+
+    # -- memory snapshots ------------------------------------------------------------------------
+    async def SandboxSnapshotMemory(self, request, context):
+        rec = self.mgr.get(request.sandbox_id)
+        if rec is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND if self.mgr.info(request.sandbox_id) is None else grpc.StatusCode.FAILED_PRECONDITION,
+                                f"sandbox {request.sandbox_id!r} is not running: only a running sandbox can be snapshotted")
+        try:
+            return await self.mgr.snapshots.snapshot(rec)
+        except SnapshotRefused as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except (LookupError, RuntimeError, asyncio.TimeoutError) as exc:
+            await context.abort(grpc.StatusCode.INTERNAL, f"memory snapshot of sandbox {request.sandbox_id}: {exc or 'timed out'}")
+
+    async def SandboxRestore(self, request, context):
+        try:
+            rec = self.mgr.snapshots.restore(request.snapshot_id)
+        except SnapshotRefused as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except LookupError as exc:
+            code = grpc.StatusCode.NOT_FOUND if self.mgr.snapshots.get(request.snapshot_id) is None else grpc.StatusCode.RESOURCE_EXHAUSTED
+            await context.abort(code, str(exc))
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        try:
+            await self.mgr.snapshots.wait_restored(rec)
+        except SnapshotRefused as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"restoring snapshot {request.snapshot_id}: {exc}")
+        return sb_pb.SandboxCreateResponse(sandbox_id=rec.sandbox_id, app_id=rec.app_id)
+
+    async def SandboxSnapshotGet(self, request, context):
+        info = self.mgr.snapshots.get(request.snapshot_id)
+        if info is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no memory snapshot {request.snapshot_id!r}; `squall sandbox snapshots list` shows them")
+        return info
+
+    async def SandboxSnapshotList(self, request, context):
+        return sb_pb.SandboxSnapshotListResponse(snapshots=self.mgr.snapshots.list())
+
+    async def SandboxSnapshotDelete(self, request, context):
+        if not self.mgr.snapshots.delete(request.snapshot_id):
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no memory snapshot {request.snapshot_id!r}; `squall sandbox snapshots list` shows them")
+        return sb_pb.SandboxEmpty()
 
     async def SandboxOutput(self, request, context):
         rec = self.mgr.get_any(request.sandbox_id)

@@ -63,6 +63,8 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
                 self.cp.images.on_snapshot(event.filesystem_snapshot)
             elif kind == "tunnels_ready" and self.cp.sandboxes is not None:
                 self.cp.sandboxes.tunnels_ready(event.tunnels_ready)
+            elif kind == "sandbox_checkpointed":
+                self.cp.sandboxes.snapshots.on_checkpointed(event.sandbox_checkpointed)
 
     async def BlobGet(self, request, context):
         if not self.blobs.has(request.digest):

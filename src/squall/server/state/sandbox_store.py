@@ -1,4 +1,4 @@
-"""The sandbox tables (migration 0005) and their reads and writes, beside the Store."""
+"""The sandbox tables (migrations 0006, 0007) and their reads and writes, beside the Store."""
 
 from __future__ import annotations
 
@@ -41,6 +41,28 @@ sandbox_execs = sa.Table(
     sa.Column("reason", sa.String),
 )
 
+sandbox_snapshots = sa.Table(
+    "sandbox_snapshots",
+    m.metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("sandbox_id", sa.String, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("blob_digest", sa.String, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("runtime_version", sa.String, nullable=False),
+    sa.Column("platform", sa.String, nullable=False, server_default=""),
+    sa.Column("cpu_features", sa.JSON, nullable=False),
+    sa.Column("image_id", sa.String),
+    sa.Column("request", sa.LargeBinary, nullable=False),
+    sa.Column("resume_secret", sa.LargeBinary, nullable=False),
+    sa.Column("checkpoint_s", sa.Float, nullable=False),
+)
+
+
+def snapshot_image_ids(store: Store) -> set[str]:
+    """Images memory snapshots are rooted in: kept by `squall image gc` while a snapshot needs them."""
+    return {r.image_id for r in store._all(sa.select(sandbox_snapshots.c.image_id)) if r.image_id}
+
 
 class SandboxStore:
     def __init__(self, store: Store):
@@ -82,3 +104,19 @@ class SandboxStore:
 
     def execs(self, sandbox_id: str) -> list[sa.Row]:
         return self.store._all(sa.select(sandbox_execs).where(sandbox_execs.c.sandbox_id == sandbox_id).order_by(sandbox_execs.c.started_at))
+
+    # -- memory snapshots ------------------------------------------------------------------------
+    def snapshot_create(self, **values) -> None:
+        self._write(sandbox_snapshots.insert().values(**values))
+
+    def snapshot_get(self, snapshot_id: str) -> sa.Row | None:
+        return self.store._first(sa.select(sandbox_snapshots).where(sandbox_snapshots.c.id == snapshot_id))
+
+    def snapshot_list(self) -> list[sa.Row]:
+        return self.store._all(sa.select(sandbox_snapshots).order_by(sandbox_snapshots.c.created_at))
+
+    def snapshot_delete(self, snapshot_id: str) -> None:
+        self._write(sandbox_snapshots.delete().where(sandbox_snapshots.c.id == snapshot_id))
+
+    def snapshot_blob_users(self, blob_digest: str) -> int:
+        return len(self.store._all(sa.select(sandbox_snapshots.c.id).where(sandbox_snapshots.c.blob_digest == blob_digest)))

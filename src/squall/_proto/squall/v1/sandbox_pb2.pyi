@@ -87,6 +87,42 @@ class SandboxSnapshotFilesystemResponse(_message.Message):
     image_id: str
     def __init__(self, image_id: _Optional[str] = ...) -> None: ...
 
+class SandboxSnapshotInfo(_message.Message):
+    __slots__ = ("snapshot_id", "sandbox_id", "created_at", "size_bytes", "runtime_version", "checkpoint_s", "platform")
+    SNAPSHOT_ID_FIELD_NUMBER: _ClassVar[int]
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_S_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    snapshot_id: str
+    sandbox_id: str
+    created_at: float
+    size_bytes: int
+    runtime_version: str
+    checkpoint_s: float
+    platform: str
+    def __init__(self, snapshot_id: _Optional[str] = ..., sandbox_id: _Optional[str] = ..., created_at: _Optional[float] = ..., size_bytes: _Optional[int] = ..., runtime_version: _Optional[str] = ..., checkpoint_s: _Optional[float] = ..., platform: _Optional[str] = ...) -> None: ...
+
+class SandboxSnapshotRef(_message.Message):
+    __slots__ = ("snapshot_id",)
+    SNAPSHOT_ID_FIELD_NUMBER: _ClassVar[int]
+    snapshot_id: str
+    def __init__(self, snapshot_id: _Optional[str] = ...) -> None: ...
+
+class SandboxSnapshotListResponse(_message.Message):
+    __slots__ = ("snapshots",)
+    SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
+    snapshots: _containers.RepeatedCompositeFieldContainer[SandboxSnapshotInfo]
+    def __init__(self, snapshots: _Optional[_Iterable[_Union[SandboxSnapshotInfo, _Mapping]]] = ...) -> None: ...
+
+class SandboxRestoreRequest(_message.Message):
+    __slots__ = ("snapshot_id",)
+    SNAPSHOT_ID_FIELD_NUMBER: _ClassVar[int]
+    snapshot_id: str
+    def __init__(self, snapshot_id: _Optional[str] = ...) -> None: ...
+
 class SandboxGetRequest(_message.Message):
     __slots__ = ("sandbox_id", "app_name", "name")
     SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
@@ -518,7 +554,7 @@ class AgentEvent(_message.Message):
     def __init__(self, hello: _Optional[str] = ..., output: _Optional[_Union[AgentOutput, _Mapping]] = ..., exited: _Optional[_Union[AgentExited, _Mapping]] = ..., file: _Optional[_Union[AgentFileReply, _Mapping]] = ..., stdin_ack: _Optional[_Union[AgentStdinAck, _Mapping]] = ..., started: _Optional[str] = ...) -> None: ...
 
 class StartSandbox(_message.Message):
-    __slots__ = ("sandbox_id", "token", "runtime", "cpu_limit", "memory_limit_mb", "pids_limit", "block_network", "outbound_cidr_allowlist", "scheduled_at", "image_id", "disk_limit_mb", "image", "volumes", "encrypted_ports", "unencrypted_ports")
+    __slots__ = ("sandbox_id", "token", "runtime", "cpu_limit", "memory_limit_mb", "pids_limit", "block_network", "outbound_cidr_allowlist", "scheduled_at", "image_id", "disk_limit_mb", "image", "volumes", "encrypted_ports", "unencrypted_ports", "restore")
     SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
@@ -534,6 +570,7 @@ class StartSandbox(_message.Message):
     VOLUMES_FIELD_NUMBER: _ClassVar[int]
     ENCRYPTED_PORTS_FIELD_NUMBER: _ClassVar[int]
     UNENCRYPTED_PORTS_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_FIELD_NUMBER: _ClassVar[int]
     sandbox_id: str
     token: str
     runtime: str
@@ -549,7 +586,24 @@ class StartSandbox(_message.Message):
     volumes: _containers.RepeatedCompositeFieldContainer[_common_pb2.VolumeMount]
     encrypted_ports: _containers.RepeatedScalarFieldContainer[int]
     unencrypted_ports: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, sandbox_id: _Optional[str] = ..., token: _Optional[str] = ..., runtime: _Optional[str] = ..., cpu_limit: _Optional[float] = ..., memory_limit_mb: _Optional[int] = ..., pids_limit: _Optional[int] = ..., block_network: _Optional[bool] = ..., outbound_cidr_allowlist: _Optional[_Iterable[str]] = ..., scheduled_at: _Optional[float] = ..., image_id: _Optional[str] = ..., disk_limit_mb: _Optional[int] = ..., image: _Optional[_Union[_common_pb2.ImagePlan, _Mapping]] = ..., volumes: _Optional[_Iterable[_Union[_common_pb2.VolumeMount, _Mapping]]] = ..., encrypted_ports: _Optional[_Iterable[int]] = ..., unencrypted_ports: _Optional[_Iterable[int]] = ...) -> None: ...
+    restore: RestoreFrom
+    def __init__(self, sandbox_id: _Optional[str] = ..., token: _Optional[str] = ..., runtime: _Optional[str] = ..., cpu_limit: _Optional[float] = ..., memory_limit_mb: _Optional[int] = ..., pids_limit: _Optional[int] = ..., block_network: _Optional[bool] = ..., outbound_cidr_allowlist: _Optional[_Iterable[str]] = ..., scheduled_at: _Optional[float] = ..., image_id: _Optional[str] = ..., disk_limit_mb: _Optional[int] = ..., image: _Optional[_Union[_common_pb2.ImagePlan, _Mapping]] = ..., volumes: _Optional[_Iterable[_Union[_common_pb2.VolumeMount, _Mapping]]] = ..., encrypted_ports: _Optional[_Iterable[int]] = ..., unencrypted_ports: _Optional[_Iterable[int]] = ..., restore: _Optional[_Union[RestoreFrom, _Mapping]] = ...) -> None: ...
+
+class RestoreFrom(_message.Message):
+    __slots__ = ("snapshot_id", "blob_digest", "resume_secret", "runtime_version", "cpu_features", "platform")
+    SNAPSHOT_ID_FIELD_NUMBER: _ClassVar[int]
+    BLOB_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    RESUME_SECRET_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CPU_FEATURES_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    snapshot_id: str
+    blob_digest: str
+    resume_secret: bytes
+    runtime_version: str
+    cpu_features: _containers.RepeatedScalarFieldContainer[str]
+    platform: str
+    def __init__(self, snapshot_id: _Optional[str] = ..., blob_digest: _Optional[str] = ..., resume_secret: _Optional[bytes] = ..., runtime_version: _Optional[str] = ..., cpu_features: _Optional[_Iterable[str]] = ..., platform: _Optional[str] = ...) -> None: ...
 
 class TunnelInfo(_message.Message):
     __slots__ = ("container_port", "host", "port", "unencrypted_host", "unencrypted_port")

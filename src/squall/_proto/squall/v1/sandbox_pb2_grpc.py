@@ -115,6 +115,31 @@ class SandboxServiceStub:
                 request_serializer=squall_dot_v1_dot_sandbox__pb2.SandboxEmpty.SerializeToString,
                 response_deserializer=squall_dot_v1_dot_sandbox__pb2.TunnelCAResponse.FromString,
                 _registered_method=True)
+        self.SandboxSnapshotMemory = channel.unary_unary(
+                '/squall.v1.SandboxService/SandboxSnapshotMemory',
+                request_serializer=squall_dot_v1_dot_sandbox__pb2.SandboxRef.SerializeToString,
+                response_deserializer=squall_dot_v1_dot_sandbox__pb2.SandboxSnapshotInfo.FromString,
+                _registered_method=True)
+        self.SandboxRestore = channel.unary_unary(
+                '/squall.v1.SandboxService/SandboxRestore',
+                request_serializer=squall_dot_v1_dot_sandbox__pb2.SandboxRestoreRequest.SerializeToString,
+                response_deserializer=squall_dot_v1_dot_sandbox__pb2.SandboxCreateResponse.FromString,
+                _registered_method=True)
+        self.SandboxSnapshotGet = channel.unary_unary(
+                '/squall.v1.SandboxService/SandboxSnapshotGet',
+                request_serializer=squall_dot_v1_dot_sandbox__pb2.SandboxSnapshotRef.SerializeToString,
+                response_deserializer=squall_dot_v1_dot_sandbox__pb2.SandboxSnapshotInfo.FromString,
+                _registered_method=True)
+        self.SandboxSnapshotList = channel.unary_unary(
+                '/squall.v1.SandboxService/SandboxSnapshotList',
+                request_serializer=squall_dot_v1_dot_sandbox__pb2.SandboxEmpty.SerializeToString,
+                response_deserializer=squall_dot_v1_dot_sandbox__pb2.SandboxSnapshotListResponse.FromString,
+                _registered_method=True)
+        self.SandboxSnapshotDelete = channel.unary_unary(
+                '/squall.v1.SandboxService/SandboxSnapshotDelete',
+                request_serializer=squall_dot_v1_dot_sandbox__pb2.SandboxSnapshotRef.SerializeToString,
+                response_deserializer=squall_dot_v1_dot_sandbox__pb2.SandboxEmpty.FromString,
+                _registered_method=True)
 
 
 class SandboxServiceServicer:
@@ -221,6 +246,37 @@ class SandboxServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SandboxSnapshotMemory(self, request, context):
+        """Memory snapshots (gVisor only): processes, memory and files, restorable as new sandboxes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SandboxRestore(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SandboxSnapshotGet(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SandboxSnapshotList(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SandboxSnapshotDelete(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SandboxServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -298,6 +354,31 @@ def add_SandboxServiceServicer_to_server(servicer, server):
                     servicer.TunnelCA,
                     request_deserializer=squall_dot_v1_dot_sandbox__pb2.SandboxEmpty.FromString,
                     response_serializer=squall_dot_v1_dot_sandbox__pb2.TunnelCAResponse.SerializeToString,
+            ),
+            'SandboxSnapshotMemory': grpc.unary_unary_rpc_method_handler(
+                    servicer.SandboxSnapshotMemory,
+                    request_deserializer=squall_dot_v1_dot_sandbox__pb2.SandboxRef.FromString,
+                    response_serializer=squall_dot_v1_dot_sandbox__pb2.SandboxSnapshotInfo.SerializeToString,
+            ),
+            'SandboxRestore': grpc.unary_unary_rpc_method_handler(
+                    servicer.SandboxRestore,
+                    request_deserializer=squall_dot_v1_dot_sandbox__pb2.SandboxRestoreRequest.FromString,
+                    response_serializer=squall_dot_v1_dot_sandbox__pb2.SandboxCreateResponse.SerializeToString,
+            ),
+            'SandboxSnapshotGet': grpc.unary_unary_rpc_method_handler(
+                    servicer.SandboxSnapshotGet,
+                    request_deserializer=squall_dot_v1_dot_sandbox__pb2.SandboxSnapshotRef.FromString,
+                    response_serializer=squall_dot_v1_dot_sandbox__pb2.SandboxSnapshotInfo.SerializeToString,
+            ),
+            'SandboxSnapshotList': grpc.unary_unary_rpc_method_handler(
+                    servicer.SandboxSnapshotList,
+                    request_deserializer=squall_dot_v1_dot_sandbox__pb2.SandboxEmpty.FromString,
+                    response_serializer=squall_dot_v1_dot_sandbox__pb2.SandboxSnapshotListResponse.SerializeToString,
+            ),
+            'SandboxSnapshotDelete': grpc.unary_unary_rpc_method_handler(
+                    servicer.SandboxSnapshotDelete,
+                    request_deserializer=squall_dot_v1_dot_sandbox__pb2.SandboxSnapshotRef.FromString,
+                    response_serializer=squall_dot_v1_dot_sandbox__pb2.SandboxEmpty.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -711,6 +792,141 @@ class SandboxService:
             '/squall.v1.SandboxService/TunnelCA',
             squall_dot_v1_dot_sandbox__pb2.SandboxEmpty.SerializeToString,
             squall_dot_v1_dot_sandbox__pb2.TunnelCAResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SandboxSnapshotMemory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/squall.v1.SandboxService/SandboxSnapshotMemory',
+            squall_dot_v1_dot_sandbox__pb2.SandboxRef.SerializeToString,
+            squall_dot_v1_dot_sandbox__pb2.SandboxSnapshotInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SandboxRestore(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/squall.v1.SandboxService/SandboxRestore',
+            squall_dot_v1_dot_sandbox__pb2.SandboxRestoreRequest.SerializeToString,
+            squall_dot_v1_dot_sandbox__pb2.SandboxCreateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SandboxSnapshotGet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/squall.v1.SandboxService/SandboxSnapshotGet',
+            squall_dot_v1_dot_sandbox__pb2.SandboxSnapshotRef.SerializeToString,
+            squall_dot_v1_dot_sandbox__pb2.SandboxSnapshotInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SandboxSnapshotList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/squall.v1.SandboxService/SandboxSnapshotList',
+            squall_dot_v1_dot_sandbox__pb2.SandboxEmpty.SerializeToString,
+            squall_dot_v1_dot_sandbox__pb2.SandboxSnapshotListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SandboxSnapshotDelete(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/squall.v1.SandboxService/SandboxSnapshotDelete',
+            squall_dot_v1_dot_sandbox__pb2.SandboxSnapshotRef.SerializeToString,
+            squall_dot_v1_dot_sandbox__pb2.SandboxEmpty.FromString,
             options,
             channel_credentials,
             insecure,

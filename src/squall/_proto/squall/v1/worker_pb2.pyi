@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkerRegister(_message.Message):
-    __slots__ = ("worker_id", "hostname", "cpu", "memory_mb", "runtimes", "default_runtime", "tunnel_host", "tunnel_public_key_pem")
+    __slots__ = ("worker_id", "hostname", "cpu", "memory_mb", "runtimes", "default_runtime", "tunnel_host", "tunnel_public_key_pem", "gvisor_version", "gvisor_platform", "cpu_features")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     CPU_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,9 @@ class WorkerRegister(_message.Message):
     DEFAULT_RUNTIME_FIELD_NUMBER: _ClassVar[int]
     TUNNEL_HOST_FIELD_NUMBER: _ClassVar[int]
     TUNNEL_PUBLIC_KEY_PEM_FIELD_NUMBER: _ClassVar[int]
+    GVISOR_VERSION_FIELD_NUMBER: _ClassVar[int]
+    GVISOR_PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    CPU_FEATURES_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     hostname: str
     cpu: float
@@ -27,7 +30,10 @@ class WorkerRegister(_message.Message):
     default_runtime: str
     tunnel_host: str
     tunnel_public_key_pem: bytes
-    def __init__(self, worker_id: _Optional[str] = ..., hostname: _Optional[str] = ..., cpu: _Optional[float] = ..., memory_mb: _Optional[int] = ..., runtimes: _Optional[_Iterable[str]] = ..., default_runtime: _Optional[str] = ..., tunnel_host: _Optional[str] = ..., tunnel_public_key_pem: _Optional[bytes] = ...) -> None: ...
+    gvisor_version: str
+    gvisor_platform: str
+    cpu_features: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, worker_id: _Optional[str] = ..., hostname: _Optional[str] = ..., cpu: _Optional[float] = ..., memory_mb: _Optional[int] = ..., runtimes: _Optional[_Iterable[str]] = ..., default_runtime: _Optional[str] = ..., tunnel_host: _Optional[str] = ..., tunnel_public_key_pem: _Optional[bytes] = ..., gvisor_version: _Optional[str] = ..., gvisor_platform: _Optional[str] = ..., cpu_features: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class WorkerHeartbeat(_message.Message):
     __slots__ = ("free_cpu", "free_memory_mb", "running_containers")
@@ -75,7 +81,7 @@ class ContainerLogs(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[_common_pb2.LogEntry, _Mapping]]] = ...) -> None: ...
 
 class WorkerEvent(_message.Message):
-    __slots__ = ("register", "heartbeat", "started", "exited", "logs", "build_log", "build_done", "filesystem_snapshot", "tunnels_ready")
+    __slots__ = ("register", "heartbeat", "started", "exited", "logs", "build_log", "build_done", "filesystem_snapshot", "tunnels_ready", "sandbox_checkpointed")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     STARTED_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +91,7 @@ class WorkerEvent(_message.Message):
     BUILD_DONE_FIELD_NUMBER: _ClassVar[int]
     FILESYSTEM_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     TUNNELS_READY_FIELD_NUMBER: _ClassVar[int]
+    SANDBOX_CHECKPOINTED_FIELD_NUMBER: _ClassVar[int]
     register: WorkerRegister
     heartbeat: WorkerHeartbeat
     started: ContainerStarted
@@ -94,7 +101,8 @@ class WorkerEvent(_message.Message):
     build_done: BuildDone
     filesystem_snapshot: FilesystemSnapshot
     tunnels_ready: TunnelsReady
-    def __init__(self, register: _Optional[_Union[WorkerRegister, _Mapping]] = ..., heartbeat: _Optional[_Union[WorkerHeartbeat, _Mapping]] = ..., started: _Optional[_Union[ContainerStarted, _Mapping]] = ..., exited: _Optional[_Union[ContainerExited, _Mapping]] = ..., logs: _Optional[_Union[ContainerLogs, _Mapping]] = ..., build_log: _Optional[_Union[BuildLog, _Mapping]] = ..., build_done: _Optional[_Union[BuildDone, _Mapping]] = ..., filesystem_snapshot: _Optional[_Union[FilesystemSnapshot, _Mapping]] = ..., tunnels_ready: _Optional[_Union[TunnelsReady, _Mapping]] = ...) -> None: ...
+    sandbox_checkpointed: SandboxCheckpointed
+    def __init__(self, register: _Optional[_Union[WorkerRegister, _Mapping]] = ..., heartbeat: _Optional[_Union[WorkerHeartbeat, _Mapping]] = ..., started: _Optional[_Union[ContainerStarted, _Mapping]] = ..., exited: _Optional[_Union[ContainerExited, _Mapping]] = ..., logs: _Optional[_Union[ContainerLogs, _Mapping]] = ..., build_log: _Optional[_Union[BuildLog, _Mapping]] = ..., build_done: _Optional[_Union[BuildDone, _Mapping]] = ..., filesystem_snapshot: _Optional[_Union[FilesystemSnapshot, _Mapping]] = ..., tunnels_ready: _Optional[_Union[TunnelsReady, _Mapping]] = ..., sandbox_checkpointed: _Optional[_Union[SandboxCheckpointed, _Mapping]] = ...) -> None: ...
 
 class TunnelsReady(_message.Message):
     __slots__ = ("container_id", "tunnels", "error")
@@ -105,6 +113,38 @@ class TunnelsReady(_message.Message):
     tunnels: _containers.RepeatedCompositeFieldContainer[_sandbox_pb2.TunnelInfo]
     error: str
     def __init__(self, container_id: _Optional[str] = ..., tunnels: _Optional[_Iterable[_Union[_sandbox_pb2.TunnelInfo, _Mapping]]] = ..., error: _Optional[str] = ...) -> None: ...
+
+class CheckpointSandbox(_message.Message):
+    __slots__ = ("request_id", "sandbox_id", "snapshot_id", "resume_secret")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_ID_FIELD_NUMBER: _ClassVar[int]
+    RESUME_SECRET_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    sandbox_id: str
+    snapshot_id: str
+    resume_secret: bytes
+    def __init__(self, request_id: _Optional[str] = ..., sandbox_id: _Optional[str] = ..., snapshot_id: _Optional[str] = ..., resume_secret: _Optional[bytes] = ...) -> None: ...
+
+class SandboxCheckpointed(_message.Message):
+    __slots__ = ("request_id", "blob_digest", "size_bytes", "runtime_version", "cpu_features", "paused_s", "error", "platform")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    BLOB_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CPU_FEATURES_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_S_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    blob_digest: str
+    size_bytes: int
+    runtime_version: str
+    cpu_features: _containers.RepeatedScalarFieldContainer[str]
+    paused_s: float
+    error: str
+    platform: str
+    def __init__(self, request_id: _Optional[str] = ..., blob_digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., runtime_version: _Optional[str] = ..., cpu_features: _Optional[_Iterable[str]] = ..., paused_s: _Optional[float] = ..., error: _Optional[str] = ..., platform: _Optional[str] = ...) -> None: ...
 
 class TunnelCertificate(_message.Message):
     __slots__ = ("cert_pem", "ca_cert_pem")
@@ -213,7 +253,7 @@ class StopContainer(_message.Message):
     def __init__(self, container_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class WorkerCommand(_message.Message):
-    __slots__ = ("start", "stop", "build", "gc_layers", "snapshot_filesystem", "start_sandbox", "tunnel_certificate")
+    __slots__ = ("start", "stop", "build", "gc_layers", "snapshot_filesystem", "start_sandbox", "tunnel_certificate", "checkpoint_sandbox", "forget_snapshot")
     START_FIELD_NUMBER: _ClassVar[int]
     STOP_FIELD_NUMBER: _ClassVar[int]
     BUILD_FIELD_NUMBER: _ClassVar[int]
@@ -221,6 +261,8 @@ class WorkerCommand(_message.Message):
     SNAPSHOT_FILESYSTEM_FIELD_NUMBER: _ClassVar[int]
     START_SANDBOX_FIELD_NUMBER: _ClassVar[int]
     TUNNEL_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_SANDBOX_FIELD_NUMBER: _ClassVar[int]
+    FORGET_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     start: StartContainer
     stop: StopContainer
     build: BuildImage
@@ -228,4 +270,6 @@ class WorkerCommand(_message.Message):
     snapshot_filesystem: SnapshotFilesystem
     start_sandbox: _sandbox_pb2.StartSandbox
     tunnel_certificate: TunnelCertificate
-    def __init__(self, start: _Optional[_Union[StartContainer, _Mapping]] = ..., stop: _Optional[_Union[StopContainer, _Mapping]] = ..., build: _Optional[_Union[BuildImage, _Mapping]] = ..., gc_layers: _Optional[_Union[GcLayers, _Mapping]] = ..., snapshot_filesystem: _Optional[_Union[SnapshotFilesystem, _Mapping]] = ..., start_sandbox: _Optional[_Union[_sandbox_pb2.StartSandbox, _Mapping]] = ..., tunnel_certificate: _Optional[_Union[TunnelCertificate, _Mapping]] = ...) -> None: ...
+    checkpoint_sandbox: CheckpointSandbox
+    forget_snapshot: str
+    def __init__(self, start: _Optional[_Union[StartContainer, _Mapping]] = ..., stop: _Optional[_Union[StopContainer, _Mapping]] = ..., build: _Optional[_Union[BuildImage, _Mapping]] = ..., gc_layers: _Optional[_Union[GcLayers, _Mapping]] = ..., snapshot_filesystem: _Optional[_Union[SnapshotFilesystem, _Mapping]] = ..., start_sandbox: _Optional[_Union[_sandbox_pb2.StartSandbox, _Mapping]] = ..., tunnel_certificate: _Optional[_Union[TunnelCertificate, _Mapping]] = ..., checkpoint_sandbox: _Optional[_Union[CheckpointSandbox, _Mapping]] = ..., forget_snapshot: _Optional[str] = ...) -> None: ...
