@@ -1,4 +1,4 @@
-"""The cron parser and the schedule arithmetic the control plane's schedule loop uses."""
+"""Cron expressions (croniter) and the schedule arithmetic the control plane's schedule loop uses."""
 
 import datetime as dt
 
@@ -6,7 +6,7 @@ import pytest
 
 import squall
 from squall.exception import InvalidError
-from squall.sdk.schedule import CronExpression, next_run, schedule_proto
+from squall.sdk.schedule import next_run, schedule_proto
 
 UTC = dt.timezone.utc
 
@@ -44,12 +44,12 @@ def test_timezones():
 
 @pytest.mark.parametrize("expr, message", [
     ("* * * *", "has 4 fields; it needs 5"),
-    ("60 * * * *", "minute field '60' has 60, out of range"),
-    ("* 24 * * *", "hour field"),
+    ("60 * * * *", "'60 \\* \\* \\* \\*' is not valid: .*out of range"),
+    ("* 24 * * *", "out of range"),
     ("*/0 * * * *", "step '0'"),
-    ("5-1 * * * *", "runs backwards"),
-    ("* * * foo *", "month field 'foo'"),
+    ("* * * foo *", "is not valid"),
     ("0 0 31 2 *", "never matches a real date"),
+    ("* * * * * *", "has 6 fields; it needs 5"),
     ("", "give 5 fields"),
 ])
 def test_invalid_expressions_are_refused_at_decoration_time(expr, message):
@@ -66,8 +66,3 @@ def test_timezone_and_period_validation():
         squall.Period(hours=-1)
     assert squall.Period(days=1, hours=2, minutes=3, seconds=4).seconds == 86400 + 7200 + 180 + 4
     assert next_run(schedule_proto(squall.Period(seconds=2)), 100.0) == 102.0
-
-
-def test_expression_sets():
-    e = CronExpression("1,2 */6 1-3 * sun,sat")
-    assert e.minutes == {1, 2} and e.hours == {0, 6, 12, 18} and e.days == {1, 2, 3} and e.weekdays == {0, 6}

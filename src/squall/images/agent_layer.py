@@ -1,7 +1,7 @@
 """The agent layer: the container agent's Python dependencies, installed once per machine.
 
 Every image runs `python3 -m squall.container`, which needs grpcio, protobuf and
-cloudpickle. Rather than installing them into each image, the worker builds one
+cloudpickle (and croniter, for the Cron schedules user modules declare). Rather than installing them into each image, the worker builds one
 directory of site-packages and bind-mounts it read-only into every container at
 /opt/squall/agent (which goes on PYTHONPATH). The versions pinned are the ones installed
 next to this worker, so the agent speaks exactly the worker's protocol and pickles.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from squall.images.base import build_once, recipe_hash, run_logged
 
-AGENT_PACKAGES = ("grpcio", "protobuf", "cloudpickle")
+AGENT_PACKAGES = ("grpcio", "protobuf", "cloudpickle", "croniter")  # croniter: user modules build Cron(...) schedules
 # Newest glibc the layer's wheels may need: the debian_slim base is bookworm (glibc 2.36).
 CONTAINER_GLIBC_MINOR = 36
 

@@ -4,129 +4,59 @@ A schedule only says *when*; the control plane's scheduler loop (server/schedule
 runs the function of a *deployed* app at those times, as Modal does (`squall run` and
 `squall serve` never fire schedules).
 
-The cron parser is our own, small and dependency-free, because the user's module (and so
-`Cron(...)`, validated at decoration time) is imported inside every container too, where only
-squall's own runtime dependencies exist. It reads the classic 5 fields
+Cron expressions are croniter's: the classic 5 fields
 
-    minute (0-59)  hour (0-23)  day-of-month (1-31)  month (1-12 or jan-dec)  day-of-week (0-7 or sun-sat; 0 and 7 are Sunday)
+    minute (0-59)  hour (0-23)  day-of-month (1-31)  month (1-12 or jan-dec)  day-of-week (0-7 or sun-sat)
 
-each one `*`, a number or name, a range `a-b`, a step `*/n`, `a-b/n` or `a/n`, or a comma
-list of those; plus the aliases @hourly, @daily (@midnight), @weekly, @monthly, @yearly
-(@annually). As in cron, when both day-of-month and day-of-week are restricted, a day that
-matches either runs. Times are computed in the schedule's IANA timezone (zoneinfo).
+or one of the aliases @hourly, @daily, @weekly, @monthly, @yearly; when both day-of-month and
+day-of-week are restricted, a day that matches either runs, as in cron. Times are computed in the
+schedule's IANA timezone. An expression is checked at decoration time (it must parse and fire at
+some real date); inside containers, whose agent layer carries croniter too, it is checked again
+only if croniter is there: the control plane already checked it when the app was deployed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import zoneinfo
 
+from squall import config
 from squall._proto.squall.v1 import web_pb2
 from squall.exception import InvalidError
 
-_MONTHS = {n: i + 1 for i, n in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))}
-_DAYS = {n: i for i, n in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
-_FIELDS = (  # name, low, high, names
-    ("minute", 0, 59, {}),
-    ("hour", 0, 23, {}),
-    ("day-of-month", 1, 31, {}),
-    ("month", 1, 12, _MONTHS),
-    ("day-of-week", 0, 7, _DAYS),
-)
-_ALIASES = {
-    "@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *",
-}
-_SEARCH_YEARS = 8  # far enough for "29 Feb on a Monday"; an expression with no time in it is an error
+ALIASES = ("@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually")
+FIELDS = "minute hour day-of-month month day-of-week"
 
 
-class CronExpression:
-    """A parsed 5-field cron expression: the allowed values of each field."""
-
-    def __init__(self, text: str):
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidError(f"cron expression {text!r}: give 5 fields, e.g. '*/5 * * * *' (minute hour day-of-month month day-of-week)")
-        self.text = text.strip()
-        expanded = _ALIASES.get(self.text.lower(), self.text)
-        parts = expanded.split()
-        if len(parts) != 5:
-            raise InvalidError(f"cron expression {text!r} has {len(parts)} fields; it needs 5: minute hour day-of-month month day-of-week "
-                               f"(e.g. '0 8 * * 1'), or one of {', '.join(sorted(_ALIASES))}")
-        sets = [_parse_field(text, part, *spec) for part, spec in zip(parts, _FIELDS)]
-        self.minutes, self.hours, self.days, self.months, dows = sets
-        self.weekdays = {d % 7 for d in dows}  # 7 is Sunday too
-        self.dom_any = parts[2] in ("*", "*/1")
-        self.dow_any = parts[4] in ("*", "*/1")
-        if self.next_after(dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc), dt.timezone.utc) is None:
-            raise InvalidError(f"cron expression {text!r} never matches a real date (e.g. day 31 of a 30-day month)")
-
-    def _day_matches(self, day: dt.date) -> bool:
-        if day.month not in self.months:
-            return False
-        dom = day.day in self.days
-        dow = (day.isoweekday() % 7) in self.weekdays
-        if self.dom_any and self.dow_any:
-            return True
-        if self.dom_any:
-            return dow
-        if self.dow_any:
-            return dom
-        return dom or dow
-
-    def next_after(self, after: dt.datetime, tz: dt.tzinfo) -> dt.datetime | None:
-        """The first matching minute strictly after `after` (aware), as an aware time in `tz`."""
-        local = after.astimezone(tz).replace(second=0, microsecond=0, tzinfo=None)
-        day = local.date()
-        hours, minutes = sorted(self.hours), sorted(self.minutes)
-        for _ in range(366 * _SEARCH_YEARS):
-            if self._day_matches(day):
-                for h in hours:
-                    for m in minutes:
-                        candidate = dt.datetime(day.year, day.month, day.day, h, m, tzinfo=tz)
-                        if candidate > after:
-                            return candidate
-            day += dt.timedelta(days=1)
+def _croniter():
+    try:
+        from croniter import croniter
+    except ImportError:
         return None
+    return croniter
 
 
-def _parse_field(text: str, part: str, name: str, lo: int, hi: int, names: dict) -> set[int]:
-    def bad(why: str) -> InvalidError:
-        allowed = f"{lo}-{hi}" + (f" or {names and min(names, key=names.get)}-{max(names, key=names.get)}" if names else "")
-        return InvalidError(f"cron expression {text!r}: {name} field {part!r} {why}; allowed: {allowed}, '*', ranges a-b, steps */n, lists a,b")
-
-    def value(token: str) -> int:
-        token = token.lower()
-        if token in names:
-            return names[token]
-        if not token.isdigit():
-            raise bad(f"has {token!r}, which is not a number")
-        v = int(token)
-        if not lo <= v <= hi:
-            raise bad(f"has {v}, out of range")
-        return v
-
-    out: set[int] = set()
-    for item in part.split(","):
-        if not item:
-            raise bad("has an empty list item")
-        rng, _, step_text = item.partition("/")
-        step = 1
-        if step_text:
-            if not step_text.isdigit() or int(step_text) < 1:
-                raise bad(f"has step {step_text!r}; a step is a whole number >= 1")
-            step = int(step_text)
-        if rng == "*":
-            start, end = lo, hi
-        elif "-" in rng:
-            a, _, b = rng.partition("-")
-            start, end = value(a), value(b)
-            if start > end:
-                raise bad(f"has the range {rng!r}, which runs backwards")
-        else:
-            start = value(rng)
-            end = hi if step_text else start
-        out.update(range(start, end + 1, step))
-    return out
+def check_cron(text) -> str:
+    """The expression, stripped; InvalidError naming what is wrong when croniter refuses it or it
+    never fires."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidError(f"cron expression {text!r}: give 5 fields, e.g. '*/5 * * * *' ({FIELDS})")
+    expr = text.strip()
+    fields = expr.split()
+    if expr.lower() not in ALIASES and len(fields) != 5:
+        raise InvalidError(f"cron expression {text!r} has {len(fields)} fields; it needs 5: {FIELDS} (e.g. '0 8 * * 1'), or one of {', '.join(ALIASES)}")
+    croniter = _croniter()
+    if croniter is None:
+        if os.environ.get(config.ENV_CONTAINER_ID):
+            return expr  # checked by the control plane at deploy time
+        raise InvalidError("Cron schedules need the croniter package: pip install croniter")
+    try:
+        croniter(expr, dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)).get_next(dt.datetime)
+    except (ValueError, KeyError) as exc:  # croniter's errors are ValueErrors
+        why = "it never matches a real date" if "find next date" in str(exc) else str(exc).replace(f"[{expr}] ", "")
+        raise InvalidError(f"cron expression {text!r} is not valid: {why}. The 5 fields are {FIELDS}, e.g. '0 8 * * 1'") from None
+    return expr
 
 
 def _timezone(name: str) -> dt.tzinfo:
@@ -168,8 +98,7 @@ class Cron(Schedule):
     """Run on a cron expression: `Cron("0 8 * * 1")` is 08:00 every Monday, in `timezone`."""
 
     def __init__(self, cron_string: str, timezone: str = "UTC"):
-        self.expression = CronExpression(cron_string)
-        self.cron_string = self.expression.text
+        self.cron_string = check_cron(cron_string)
         _timezone(timezone)
         self.timezone = timezone
 
@@ -198,6 +127,11 @@ def next_run(s: web_pb2.Schedule, after: float) -> float:
     """The first due time strictly after `after` (a Unix time)."""
     if not s.cron:
         return after + s.period_s
-    tz = _timezone(s.timezone)
-    found = CronExpression(s.cron).next_after(dt.datetime.fromtimestamp(after, dt.timezone.utc), tz)
-    return found.timestamp() if found is not None else float("inf")
+    croniter = _croniter()
+    if croniter is None:
+        raise InvalidError("Cron schedules need the croniter package: pip install croniter")
+    start = dt.datetime.fromtimestamp(after, _timezone(s.timezone))
+    try:
+        return croniter(s.cron, start).get_next(dt.datetime).timestamp()
+    except (ValueError, KeyError):  # never fires again
+        return float("inf")
