@@ -187,16 +187,16 @@ def test_host_unix_socket_reachable_from_inside(runtime, debian_rootfs, tmp_path
 @pytest.mark.runtime
 def test_agent_layer_imports_in_the_container(runtime, debian_rootfs):
     """The agent's dependencies, built on the host, load in Debian's python3 inside."""
-    from squall.images.agent_layer import agent_requirements, ensure_agent_layer
+    from squall.images.agent_layer import AGENT_PACKAGES, agent_requirements, ensure_agent_layer
 
     layer = ensure_agent_layer(TEST_HOME, log=lambda line: print(line, file=sys.stderr))
     spec = python_spec(
         runtime,
         debian_rootfs,
         """
-        import importlib.metadata, grpc, google.protobuf, cloudpickle
-        print(" ".join(f"{n}=={importlib.metadata.version(n)}" for n in ("grpcio", "protobuf", "cloudpickle")))
-        """,
+        import importlib.metadata, grpc, google.protobuf, cloudpickle, croniter
+        print(" ".join(f"{n}=={importlib.metadata.version(n)}" for n in %r))
+        """ % (AGENT_PACKAGES,),
         mounts=[Mount(layer, "/opt/squall/agent")],
     )
     spec.env["PYTHONPATH"] = "/opt/squall/agent"
