@@ -304,11 +304,23 @@ def test_restore_refused_where_runtime_or_cpu_differ(sdk, gvisor_cluster):
 
 
 # -- sandboxes with network access: gVisor's netstack is checkpointed; a restored one gets a network of its own --
-from tests.integration.test_network import CLIENT, remote  # noqa: E402,F401 - the fixture is used by name
-from tests.integration.test_sandbox_security import PROBE  # noqa: E402
+from tests.integration.test_network import CLIENT, remote  # noqa: F401 - the fixture is used by name
+from tests.integration.test_sandbox_security import PROBE
 
 # Prints the sandbox's own address: the source of a (never sent) UDP "connection" to the target.
 MY_ADDRESS = "import socket, sys; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect((sys.argv[1], 9)); print(s.getsockname()[0])"
+
+LISTENER = """
+import socket
+srv = socket.socket()
+srv.bind(("0.0.0.0", 7000))
+srv.listen(8)
+print("listening", flush=True)
+while True:
+    conn, _ = srv.accept()
+    conn.sendall(b"listener-ok")
+    conn.close()
+"""
 
 
 def _run(sb: squall.Sandbox, *argv: str) -> list[str]:
@@ -318,13 +330,15 @@ def _run(sb: squall.Sandbox, *argv: str) -> list[str]:
     return out.splitlines()
 
 
-def test_sandbox_with_network_restores_with_a_network_of_its_own(sdk, gvisor_cluster, remote):
+def test_sandbox_with_network_restores_with_a_network_of_its_own(sdk, gvisor_cluster, remote):  # noqa: F811 - the fixture
     sb, token = counter_sandbox(block_network=False)
     allowlisted, allowlisted_token = counter_sandbox(block_network=False, outbound_cidr_allowlist=["192.0.2.0/24"])
     restored: list[squall.Sandbox] = []
     try:
         assert _run(sb, "python3", "-c", CLIENT, remote.target)[0].startswith("connected remote-ok")
         address = _run(sb, "python3", "-c", MY_ADDRESS, str(remote.address))[0]
+        listener = sb.exec("python3", "-u", "-c", LISTENER)  # runs on in the source and in the restored copy
+        assert next(iter(listener.stdout)) == "listening\n"
         snap = sb.snapshot_memory()
         sb2 = squall.Sandbox.from_snapshot(snap)
         restored.append(sb2)
@@ -333,6 +347,9 @@ def test_sandbox_with_network_restores_with_a_network_of_its_own(sdk, gvisor_clu
         assert _run(sb2, "python3", "-c", CLIENT, remote.target)[0].startswith("connected remote-ok")
         address2 = _run(sb2, "python3", "-c", MY_ADDRESS, str(remote.address))[0]
         assert address2 != address, address
+        # A socket listening at snapshot time listens in both, on loopback and on the new address.
+        assert _run(sb2, "python3", "-c", CLIENT, "127.0.0.1:7000", f"{address2}:7000") == ["connected listener-ok"] * 2
+        assert _run(sb, "python3", "-c", CLIENT, "127.0.0.1:7000") == ["connected listener-ok"]
         assert _run(sb, "python3", "-c", CLIENT, remote.target)[0].startswith("connected remote-ok")  # the source runs on, online
         assert ask(sb) == (1, token)
         # And its isolation: the host (the control plane's port) is out of reach, as for any sandbox.

@@ -83,8 +83,8 @@ CHECKPOINT_RETRY_S = 0.02
 # Run by `sh -c` inside the container's network namespace and a fresh mount namespace, before
 # `exec runsc`: $1 is a file listing other containers' mounts to detach (or "").
 _NETSTACK_SCRIPT = (
-    'f=$1; shift; '
-    'mount -t tmpfs -o ro,size=4k,mode=0555 squall-netstack /proc/sys/net/core '
+    "f=$1; shift; "
+    "mount -t tmpfs -o ro,size=4k,mode=0555 squall-netstack /proc/sys/net/core "
     '|| { echo "squall: cannot hide /proc/sys/net/core from runsc --network=sandbox (set SQUALL_GVISOR_NETSTACK=host)" >&2; exit 125; }; '
     'if [ -n "$f" ]; then xargs -d "\\n" -r umount -l -- <"$f" 2>/dev/null; fi; '
     'exec "$@"'
@@ -93,8 +93,21 @@ _NETSTACK_SCRIPT = (
 
 def netstack_launcher(netns_path: str, detach_file: str = "") -> list[str]:
     """argv before `runsc --network=sandbox run|restore`: see the module docstring."""
-    return ["nsenter", f"--net={netns_path}", "--", "unshare", "--mount", "--propagation", "slave", "--",
-            "sh", "-c", _NETSTACK_SCRIPT, "squall-netstack", detach_file]
+    return [
+        "nsenter",
+        f"--net={netns_path}",
+        "--",
+        "unshare",
+        "--mount",
+        "--propagation",
+        "slave",
+        "--",
+        "sh",
+        "-c",
+        _NETSTACK_SCRIPT,
+        "squall-netstack",
+        detach_file,
+    ]
 
 
 def others_mounts(keep: list[Path], mountinfo: str | None = None) -> list[str]:
@@ -192,7 +205,7 @@ class GvisorRuntime(OciRuntime):
         detach_file = ""
         if detach and bundle is not None:
             detach_file = str(bundle / "netstack-detach")
-            with open(detach_file, "w") as f:  # noqa: ASYNC230 - a few KB, on the start path
+            with open(detach_file, "w") as f:  # a few KB, on the start path: cheaper inline than a thread
                 f.write("".join(f"{m}\n" for m in detach))
         return netstack_launcher(net.netns_path, detach_file)
 
@@ -226,8 +239,10 @@ class GvisorRuntime(OciRuntime):
     async def checkpoint(self, container: Container, image_dir: Path, while_paused: Callable[[], Awaitable[None]] | None = None) -> None:
         cid = container.container_id
         if self.netstack == "host" and getattr(container, "network", None) is not None:
-            raise CheckpointError(f"{cid} runs on the host's network stack ({NETSTACK_ENV}=host on this worker), which runsc cannot checkpoint "
-                                  "(\"checkpoint not supported when using hostinet\"): unset it, or create the sandbox with block_network=True")
+            raise CheckpointError(
+                f"{cid} runs on the host's network stack ({NETSTACK_ENV}=host on this worker), which runsc cannot checkpoint "
+                '("checkpoint not supported when using hostinet"): unset it, or create the sandbox with block_network=True'
+            )
         for attempt in range(CHECKPOINT_TRIES):
             await self._cli_ok("pause", cid)
             try:
@@ -248,8 +263,10 @@ class GvisorRuntime(OciRuntime):
 
     async def restore(self, spec: ContainerSpec, image_dir: Path) -> Container:
         if NetworkPolicy.of(spec.network).namespaced and self.netstack == "host":
-            raise CheckpointError(f"this worker runs gVisor sandboxes with network access on the host's network stack ({NETSTACK_ENV}=host), "
-                                  "into which runsc cannot restore a snapshot taken on its own netstack; unset it")
+            raise CheckpointError(
+                f"this worker runs gVisor sandboxes with network access on the host's network stack ({NETSTACK_ENV}=host), "
+                "into which runsc cannot restore a snapshot taken on its own netstack; unset it"
+            )
         return await self._launch(spec, ["restore", f"--image-path={image_dir}"])
 
     async def _cli_ok(self, *args: str) -> None:
