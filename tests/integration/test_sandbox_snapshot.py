@@ -51,7 +51,8 @@ def ask(sb: squall.Sandbox) -> tuple[int, str]:
 
 
 def counter_sandbox(**kwargs) -> tuple[squall.Sandbox, str]:
-    sb = squall.Sandbox.create("python3", "-u", "-c", COUNTER, block_network=True, timeout=300, **kwargs)
+    kwargs.setdefault("block_network", True)
+    sb = squall.Sandbox.create("python3", "-u", "-c", COUNTER, timeout=300, **kwargs)
     first = next(iter(sb.stdout))
     assert first.startswith("ready "), first
     return sb, first.split()[1]
@@ -302,10 +303,79 @@ def test_restore_refused_where_runtime_or_cpu_differ(sdk, gvisor_cluster):
         snap.delete()
 
 
-def test_sandbox_with_network_refused_clearly(sdk):
-    sb = squall.Sandbox.create(timeout=60)
+# -- sandboxes with network access: gVisor's netstack is checkpointed; a restored one gets a network of its own --
+from tests.integration.test_network import CLIENT, remote  # noqa: F401 - the fixture is used by name
+from tests.integration.test_sandbox_security import PROBE
+
+# Prints the sandbox's own address: the source of a (never sent) UDP "connection" to the target.
+MY_ADDRESS = "import socket, sys; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect((sys.argv[1], 9)); print(s.getsockname()[0])"
+
+LISTENER = """
+import socket
+srv = socket.socket()
+srv.bind(("0.0.0.0", 7000))
+srv.listen(8)
+print("listening", flush=True)
+while True:
+    conn, _ = srv.accept()
+    conn.sendall(b"listener-ok")
+    conn.close()
+"""
+
+
+def _run(sb: squall.Sandbox, *argv: str) -> list[str]:
+    p = sb.exec(*argv, timeout=60)
+    out = p.stdout.read()
+    assert p.wait() == 0, (out, p.stderr.read())
+    return out.splitlines()
+
+
+def test_sandbox_with_network_restores_with_a_network_of_its_own(sdk, gvisor_cluster, remote):  # noqa: F811 - the fixture
+    sb, token = counter_sandbox(block_network=False)
+    allowlisted, allowlisted_token = counter_sandbox(block_network=False, outbound_cidr_allowlist=["192.0.2.0/24"])
+    restored: list[squall.Sandbox] = []
     try:
-        with pytest.raises(InvalidError, match="block_network=True"):
+        assert _run(sb, "python3", "-c", CLIENT, remote.target)[0].startswith("connected remote-ok")
+        address = _run(sb, "python3", "-c", MY_ADDRESS, str(remote.address))[0]
+        listener = sb.exec("python3", "-u", "-c", LISTENER)  # runs on in the source and in the restored copy
+        assert next(iter(listener.stdout)) == "listening\n"
+        snap = sb.snapshot_memory()
+        sb2 = squall.Sandbox.from_snapshot(snap)
+        restored.append(sb2)
+        assert ask(sb2) == (1, token)  # the same process, with its memory
+        # Its own network: egress works, from a new address (the source still holds the old one).
+        assert _run(sb2, "python3", "-c", CLIENT, remote.target)[0].startswith("connected remote-ok")
+        address2 = _run(sb2, "python3", "-c", MY_ADDRESS, str(remote.address))[0]
+        assert address2 != address, address
+        # A socket listening at snapshot time listens in both, on loopback and on the new address.
+        assert _run(sb2, "python3", "-c", CLIENT, "127.0.0.1:7000", f"{address2}:7000") == ["connected listener-ok"] * 2
+        assert _run(sb, "python3", "-c", CLIENT, "127.0.0.1:7000") == ["connected listener-ok"]
+        assert _run(sb, "python3", "-c", CLIENT, remote.target)[0].startswith("connected remote-ok")  # the source runs on, online
+        assert ask(sb) == (1, token)
+        # And its isolation: the host (the control plane's port) is out of reach, as for any sandbox.
+        sb2.filesystem.write_text("/tmp/probe.py", PROBE)
+        lines = _run(sb2, "python3", "/tmp/probe.py", str(gvisor_cluster.port))
+        assert lines[0] == "tcp: refused", lines
+        assert lines[1] == "gateways: 1", lines
+        snap.delete()
+
+        # A restored sandbox keeps the source's egress policy: an allowlist still blocks the rest.
+        assert _run(allowlisted, "python3", "-c", CLIENT, remote.target)[0].startswith("blocked")
+        snap = allowlisted.snapshot_memory()
+        sb3 = squall.Sandbox.from_snapshot(snap)
+        restored.append(sb3)
+        assert ask(sb3) == (1, allowlisted_token)
+        assert _run(sb3, "python3", "-c", CLIENT, remote.target)[0].startswith("blocked")
+        snap.delete()
+    finally:
+        for s in (sb, allowlisted, *restored):
+            s.terminate()
+
+
+def test_sandbox_with_ports_refused_clearly(sdk):
+    sb = squall.Sandbox.create(encrypted_ports=[8000], timeout=60)
+    try:
+        with pytest.raises(InvalidError, match="exposed ports"):
             sb.snapshot_memory()
         assert sb.exec("echo", "still here").stdout.read() == "still here\n"
     finally:

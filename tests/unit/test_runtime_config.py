@@ -94,9 +94,9 @@ def test_gvisor_egress_flags(tmp_path, monkeypatch):
     monkeypatch.delenv(NETSTACK_ENV, raising=False)
     rt = get_runtime("gvisor", tmp_path)
     assert "--network=none" in rt._global_args(make_spec(network=False))  # type: ignore[attr-defined]
-    assert "--network=host" in rt._global_args(make_spec(network=True))  # type: ignore[attr-defined]
-    monkeypatch.setenv(NETSTACK_ENV, "sandbox")
-    assert "--network=sandbox" in get_runtime("gvisor", tmp_path)._global_args(make_spec(network=True))  # type: ignore[attr-defined]
+    assert "--network=sandbox" in rt._global_args(make_spec(network=True))  # type: ignore[attr-defined]  # gVisor's netstack: it checkpoints
+    monkeypatch.setenv(NETSTACK_ENV, "host")
+    assert "--network=host" in get_runtime("gvisor", tmp_path)._global_args(make_spec(network=True))  # type: ignore[attr-defined]
     monkeypatch.setenv(NETSTACK_ENV, "bridge")
     with pytest.raises(ValueError, match="SQUALL_GVISOR_NETSTACK='bridge'"):
         get_runtime("gvisor", tmp_path)
@@ -249,10 +249,41 @@ def test_runc_joins_the_prepared_namespace(tmp_path):
 def test_gvisor_host_netstack_starts_inside_the_prepared_namespace(tmp_path, monkeypatch):
     from squall.runtime.gvisor import NETSTACK_ENV
 
-    monkeypatch.delenv(NETSTACK_ENV, raising=False)
+    monkeypatch.setenv(NETSTACK_ENV, "host")
     rt = get_runtime("gvisor", tmp_path)
     net = _prepared_network()
     config = rt.build_config(make_spec(network=True), "/x", net)  # type: ignore[attr-defined]
     assert "network" not in {ns["type"] for ns in config["linux"]["namespaces"]}  # runsc is already in it
     assert rt._launcher(net) == ["nsenter", "--net=/run/netns/sq-2a-ta-123", "--"]  # type: ignore[attr-defined]
     assert rt._launcher(None) == []  # type: ignore[attr-defined]
+
+
+def test_gvisor_netstack_starts_in_the_namespace_with_the_root_check_masked(tmp_path, monkeypatch):
+    from squall.runtime.gvisor import NETSTACK_ENV
+
+    monkeypatch.delenv(NETSTACK_ENV, raising=False)
+    rt = get_runtime("gvisor", tmp_path)
+    net = _prepared_network()
+    config = rt.build_config(make_spec(network=True), "/x", net)  # type: ignore[attr-defined]
+    assert {"type": "network", "path": "/run/netns/sq-2a-ta-123"} in config["linux"]["namespaces"]  # runsc scrapes it
+    argv = rt._launcher(net)  # type: ignore[attr-defined]
+    assert argv[:2] == ["nsenter", "--net=/run/netns/sq-2a-ta-123"]  # the mask must be mounted inside that namespace
+    assert argv[argv.index("unshare") : argv.index("unshare") + 4] == ["unshare", "--mount", "--propagation", "slave"]
+    assert "/proc/sys/net/core" in argv[argv.index("-c") + 1] and 'exec "$@"' in argv[argv.index("-c") + 1]
+    assert rt._launcher(None) == []  # type: ignore[attr-defined]
+
+
+def test_netstack_launch_detaches_other_containers_mounts():
+    from squall.runtime.gvisor import others_mounts
+
+    mountinfo = """\
+22 1 254:1 / / rw,relatime - ext4 /dev/vda rw
+30 22 0:40 / /w/run/bundles/gvisor/sb-a/rootfs rw - overlay overlay rw,lowerdir=/l,upperdir=/w/run/sandbox-disks/d-a/upper
+31 22 7:0 / /w/run/sandbox-disks/d-a rw - ext4 /dev/loop0 rw
+32 22 0:41 / /w/run/bundles/gvisor/sb-b/rootfs rw - overlay overlay rw,lowerdir=/l,upperdir=/w/run/sandbox-disks/d-b/upper
+33 22 7:1 / /w/run/sandbox-disks/d-b rw - ext4 /dev/loop1 rw
+34 22 0:4 net:[4026532] /run/netns/sq-1 rw - nsfs nsfs rw
+35 22 7:2 / /w/with\\040space rw - ext4 /dev/loop2 rw
+"""
+    keep = [Path("/w/run/bundles/gvisor/sb-a/rootfs"), Path("/w/run/sandbox-disks/d-a/upper"), Path("/w/run/sandbox-resume/sb-a")]
+    assert others_mounts(keep, mountinfo) == ["/w/run/bundles/gvisor/sb-b/rootfs", "/w/run/sandbox-disks/d-b", "/w/with space"]

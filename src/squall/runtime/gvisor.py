@@ -6,15 +6,29 @@ Same bundle, overlay and cgroup handling as runc (runc.py); the differences:
   and checkpointing.
 - `--host-uds=open` lets the sandbox connect to unix sockets bind-mounted from the host
   (the worker's API socket). `--network=none` gives a loopback-only netstack.
-- With egress, runsc is started inside the namespace network.py prepared (`nsenter --net=`)
-  with `--network=host`: the sandbox's sockets are host-kernel sockets in that namespace,
-  behind the same veth, NAT and rules as runc. gVisor's own netstack (`--network=sandbox`,
-  set $SQUALL_GVISOR_NETSTACK=sandbox) would be the stronger isolation but fails with the
-  runsc we have (bookworm-backports 2024-07-29): it decides "am I in the root network
-  namespace?" by whether /proc/sys/net/core/rmem_default exists, which on kernels that
-  made that sysctl per-namespace (these machines run 6.18) is true in every namespace, so
-  it refuses with "cannot run with network enabled in root network namespace". Newer runsc
-  releases check properly; switch the default when the packaged one does.
+- With egress (or inbound ports), gVisor's own netstack (`--network=sandbox`): runsc scrapes
+  the namespace network.py prepared (eth0's address, MAC and routes), takes the address off
+  eth0 and from then on sends and receives raw frames on it; the sandbox's TCP/IP runs in the
+  sentry, behind the same veth, NAT and host rules as runc. Unlike the host stack it can be
+  checkpointed, and `runsc restore` scrapes the namespace it is restored into: a restored
+  sandbox has its new network's address, not the source's (connections open at checkpoint
+  time are lost there). The runsc we have (bookworm-backports 2024-07-29) refuses to start it
+  on these kernels ("cannot run with network enabled in root network namespace"): it decides
+  "am I in the root network namespace?" by whether /proc/sys/net/core/rmem_default exists,
+  which kernels since 5.x/6.x show in every namespace. So runsc is started by netstack_launcher():
+  `nsenter --net=<its namespace>`, then a mount namespace of its own (a slave of the host's)
+  where a tmpfs hides /proc/sys/net/core (the mount must be made inside the container's network
+  namespace: /proc/sys/net entries are per namespace), then `exec runsc`. Newer runsc releases
+  check properly, and the mask is harmless to them. That mount namespace lives as long as the
+  container's `runsc run`; it would pin copies of every other container's rootfs and disk
+  mounts (a removed sandbox's loop disk and space freed only when this one ends), so those are
+  detached in it first (`umount -l`). `--net-disconnect-ok`: a checkpoint aborts the TCP
+  connections open at that moment (ECONNABORTED in the source sandbox too; listening sockets and
+  new connections are fine); without it runsc refuses ("endpoint cannot be saved in connected
+  state") while any is open, including ones closed in the last minute (TIME_WAIT). Start time, idle cost and throughput measured about the
+  same as the host stack (docs/sandboxes.md). $SQUALL_GVISOR_NETSTACK=host restores the old
+  way: `nsenter --net=<namespace> runsc --network=host` (sockets are host-kernel sockets in
+  that namespace), which runsc cannot checkpoint ("checkpoint not supported when using hostinet").
 - The platform (how the sentry intercepts the sandbox's system calls) is `ptrace` unless
   $SQUALL_GVISOR_PLATFORM says otherwise. On these machines (themselves VMs: `/dev/kvm` is a
   nested-virtualisation shim on which `--platform=kvm` hangs) ptrace measured as fast as
@@ -32,7 +46,8 @@ Same bundle, overlay and cgroup handling as runc (runc.py); the differences:
   container runs on. runsc refuses (a panic in its state encoder, reported as an error; the
   container keeps running) while the sandbox holds a connected host unix socket, and always with
   `--network=host` ("checkpoint not supported when using hostinet"). Restore is `runsc restore`
-  on a fresh bundle of the same shape; bind-mount sources may differ (the resume file does).
+  on a fresh bundle of the same shape, in a network namespace of its own (a new address);
+  bind-mount sources may differ (the resume file does).
 """
 
 from __future__ import annotations
@@ -63,6 +78,62 @@ _VERSION_DATE = re.compile(r"(20\d{6})")
 _HOST_SOCKET_BUSY = ("SCMConnectedEndpoint", "host fd", "hostfd")
 CHECKPOINT_TRIES = 50
 CHECKPOINT_RETRY_S = 0.02
+
+
+# Run by `sh -c` inside the container's network namespace and a fresh mount namespace, before
+# `exec runsc`: $1 is a file listing other containers' mounts to detach (or "").
+_NETSTACK_SCRIPT = (
+    "f=$1; shift; "
+    "mount -t tmpfs -o ro,size=4k,mode=0555 squall-netstack /proc/sys/net/core "
+    '|| { echo "squall: cannot hide /proc/sys/net/core from runsc --network=sandbox (set SQUALL_GVISOR_NETSTACK=host)" >&2; exit 125; }; '
+    'if [ -n "$f" ]; then xargs -d "\\n" -r umount -l -- <"$f" 2>/dev/null; fi; '
+    'exec "$@"'
+)
+
+
+def netstack_launcher(netns_path: str, detach_file: str = "") -> list[str]:
+    """argv before `runsc --network=sandbox run|restore`: see the module docstring."""
+    return [
+        "nsenter",
+        f"--net={netns_path}",
+        "--",
+        "unshare",
+        "--mount",
+        "--propagation",
+        "slave",
+        "--",
+        "sh",
+        "-c",
+        _NETSTACK_SCRIPT,
+        "squall-netstack",
+        detach_file,
+    ]
+
+
+def others_mounts(keep: list[Path], mountinfo: str | None = None) -> list[str]:
+    """Other containers' rootfs overlays and loop-mounted disks: mounts that a private copy of the
+    mount table would keep alive after the worker removed them. `keep`: paths this container uses
+    (a mount at or above one of them is kept)."""
+    if mountinfo is None:
+        with open("/proc/self/mountinfo") as f:
+            mountinfo = f.read()
+    kept = [str(k).rstrip("/") for k in keep]
+    out = []
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        try:
+            sep = fields.index("-")
+        except ValueError:
+            continue
+        point, fstype, source = fields[4], fields[sep + 1], fields[sep + 2] if len(fields) > sep + 2 else ""
+        if fstype != "overlay" and not source.startswith("/dev/loop"):
+            continue
+        if "\\" in point:
+            point = point.encode().decode("unicode_escape")
+        if "\n" in point or any(k == point or k.startswith(point.rstrip("/") + "/") for k in kept):
+            continue
+        out.append(point)
+    return out
 
 
 class CheckpointError(RuntimeError):
@@ -99,7 +170,7 @@ class GvisorRuntime(OciRuntime):
 
     def __init__(self, state_dir: Path) -> None:
         super().__init__(state_dir)
-        self.netstack = os.environ.get(NETSTACK_ENV) or "host"
+        self.netstack = os.environ.get(NETSTACK_ENV) or "sandbox"
         if self.netstack not in ("host", "sandbox"):
             raise ValueError(f"{NETSTACK_ENV}={self.netstack!r}: choose host or sandbox")
         self.platform = configured_platform()
@@ -115,13 +186,28 @@ class GvisorRuntime(OciRuntime):
                 args.append("--network=none")  # gVisor's netstack with loopback only
             else:
                 args.append(f"--network={self.netstack}")
+        if self.netstack == "sandbox":
+            # Without it runsc refuses to checkpoint while any TCP connection is open, and one
+            # closed a minute ago (TIME_WAIT) counts; with it they are aborted (see the docstring).
+            args.append("--net-disconnect-ok")
         return args
 
-    def _launcher(self, net: network.ContainerNetwork | None) -> list[str]:
-        if net is not None and self.netstack == "host":
+    def _launcher(self, net: network.ContainerNetwork | None, spec: ContainerSpec | None = None, bundle: Path | None = None) -> list[str]:
+        if net is None:
+            return []
+        if self.netstack == "host":
             # runsc's "host" is whatever namespace it starts in: the container's own.
             return ["nsenter", f"--net={net.netns_path}", "--"]
-        return []
+        keep = [bundle / "rootfs"] if bundle is not None else []
+        if spec is not None:
+            keep += [m.source for m in spec.mounts] + ([spec.upper_dir] if spec.upper_dir is not None else [])
+        detach = others_mounts(keep)
+        detach_file = ""
+        if detach and bundle is not None:
+            detach_file = str(bundle / "netstack-detach")
+            with open(detach_file, "w") as f:  # a few KB, on the start path: cheaper inline than a thread
+                f.write("".join(f"{m}\n" for m in detach))
+        return netstack_launcher(net.netns_path, detach_file)
 
     def build_config(self, spec: ContainerSpec, cgroup_path: str, net: network.ContainerNetwork | None = None) -> dict[str, Any]:
         config = super().build_config(spec, cgroup_path, net)
@@ -152,6 +238,11 @@ class GvisorRuntime(OciRuntime):
 
     async def checkpoint(self, container: Container, image_dir: Path, while_paused: Callable[[], Awaitable[None]] | None = None) -> None:
         cid = container.container_id
+        if self.netstack == "host" and getattr(container, "network", None) is not None:
+            raise CheckpointError(
+                f"{cid} runs on the host's network stack ({NETSTACK_ENV}=host on this worker), which runsc cannot checkpoint "
+                '("checkpoint not supported when using hostinet"): unset it, or create the sandbox with block_network=True'
+            )
         for attempt in range(CHECKPOINT_TRIES):
             await self._cli_ok("pause", cid)
             try:
@@ -171,8 +262,11 @@ class GvisorRuntime(OciRuntime):
             await asyncio.sleep(CHECKPOINT_RETRY_S)
 
     async def restore(self, spec: ContainerSpec, image_dir: Path) -> Container:
-        if NetworkPolicy.of(spec.network).egress and self.netstack == "host":
-            raise CheckpointError("a gVisor sandbox on the host network stack cannot be restored (runsc: checkpoint not supported when using hostinet)")
+        if NetworkPolicy.of(spec.network).namespaced and self.netstack == "host":
+            raise CheckpointError(
+                f"this worker runs gVisor sandboxes with network access on the host's network stack ({NETSTACK_ENV}=host), "
+                "into which runsc cannot restore a snapshot taken on its own netstack; unset it"
+            )
         return await self._launch(spec, ["restore", f"--image-path={image_dir}"])
 
     async def _cli_ok(self, *args: str) -> None:
