@@ -289,6 +289,27 @@ def test_cli_create_exec_history_list_stop(gvisor):
     assert gone.returncode == 1 and "has stopped" in gone.stderr
 
 
+def test_a_sandbox_does_not_keep_another_ones_mounts_alive(gvisor):
+    """gVisor sandboxes with network start runsc in a mount namespace of its own (to hide
+    /proc/sys/net/core from its root-namespace check): a sandbox that ends must not leave its
+    rootfs or disk mounted in the namespace of one still running (its disk's space never freed)."""
+    a = squall.Sandbox.create(timeout=120)
+    b = squall.Sandbox.create(timeout=120)
+    assert a.exec("true").wait() == 0 and b.exec("true").wait() == 0
+    out = subprocess.run(["pgrep", "-f", f"^runsc .* run .*{a.object_id}$"], capture_output=True, text=True).stdout.split()
+    assert out, "a's runsc process"
+    mounts = pathlib.Path(f"/proc/{out[0]}/mountinfo")
+    assert a.object_id in mounts.read_text() and b.object_id in mounts.read_text()  # b started after a: its mounts reached a's copy
+    b.terminate()
+    b.wait(raise_on_termination=False)
+    deadline = time.monotonic() + 30
+    while b.object_id in mounts.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert b.object_id not in mounts.read_text()
+    assert a.exec("echo", "still here").stdout.read() == "still here\n"
+    a.terminate()
+
+
 # -- the warm pool ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def pooled_cluster(tmp_path_factory):

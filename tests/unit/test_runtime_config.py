@@ -271,19 +271,3 @@ def test_gvisor_netstack_starts_in_the_namespace_with_the_root_check_masked(tmp_
     assert argv[argv.index("unshare") : argv.index("unshare") + 4] == ["unshare", "--mount", "--propagation", "slave"]
     assert "/proc/sys/net/core" in argv[argv.index("-c") + 1] and 'exec "$@"' in argv[argv.index("-c") + 1]
     assert rt._launcher(None) == []  # type: ignore[attr-defined]
-
-
-def test_netstack_launch_detaches_other_containers_mounts():
-    from squall.runtime.gvisor import others_mounts
-
-    mountinfo = """\
-22 1 254:1 / / rw,relatime - ext4 /dev/vda rw
-30 22 0:40 / /w/run/bundles/gvisor/sb-a/rootfs rw - overlay overlay rw,lowerdir=/l,upperdir=/w/run/sandbox-disks/d-a/upper
-31 22 7:0 / /w/run/sandbox-disks/d-a rw - ext4 /dev/loop0 rw
-32 22 0:41 / /w/run/bundles/gvisor/sb-b/rootfs rw - overlay overlay rw,lowerdir=/l,upperdir=/w/run/sandbox-disks/d-b/upper
-33 22 7:1 / /w/run/sandbox-disks/d-b rw - ext4 /dev/loop1 rw
-34 22 0:4 net:[4026532] /run/netns/sq-1 rw - nsfs nsfs rw
-35 22 7:2 / /w/with\\040space rw - ext4 /dev/loop2 rw
-"""
-    keep = [Path("/w/run/bundles/gvisor/sb-a/rootfs"), Path("/w/run/sandbox-disks/d-a/upper"), Path("/w/run/sandbox-resume/sb-a")]
-    assert others_mounts(keep, mountinfo) == ["/w/run/bundles/gvisor/sb-b/rootfs", "/w/run/sandbox-disks/d-b", "/w/with space"]

@@ -20,9 +20,11 @@ Same bundle, overlay and cgroup handling as runc (runc.py); the differences:
   where a tmpfs hides /proc/sys/net/core (the mount must be made inside the container's network
   namespace: /proc/sys/net entries are per namespace), then `exec runsc`. Newer runsc releases
   check properly, and the mask is harmless to them. That mount namespace lives as long as the
-  container's `runsc run`; it would pin copies of every other container's rootfs and disk
-  mounts (a removed sandbox's loop disk and space freed only when this one ends), so those are
-  detached in it first (`umount -l`). `--net-disconnect-ok`: a checkpoint aborts the TCP
+  container's `runsc run`; a private copy would pin every other container's rootfs and disk
+  mounts (a removed sandbox's loop disk and space freed only when this one ends), so the
+  runtime's state dir (bundles, sandbox disks) is made a shared mount (bound onto itself) and
+  the copy a slave of it: the host's unmounts reach every copy, at no cost per start.
+  `--net-disconnect-ok`: a checkpoint aborts the TCP
   connections open at that moment (ECONNABORTED in the source sandbox too; listening sockets and
   new connections are fine); without it runsc refuses ("endpoint cannot be saved in connected
   state") while any is open, including ones closed in the last minute (TIME_WAIT). Start time, idle cost and throughput measured about the
@@ -83,57 +85,26 @@ CHECKPOINT_RETRY_S = 0.02
 # Run by `sh -c` inside the container's network namespace and a fresh mount namespace, before
 # `exec runsc`: $1 is a file listing other containers' mounts to detach (or "").
 _NETSTACK_SCRIPT = (
-    "f=$1; shift; "
     "mount -t tmpfs -o ro,size=4k,mode=0555 squall-netstack /proc/sys/net/core "
     '|| { echo "squall: cannot hide /proc/sys/net/core from runsc --network=sandbox (set SQUALL_GVISOR_NETSTACK=host)" >&2; exit 125; }; '
-    'if [ -n "$f" ]; then xargs -d "\\n" -r umount -l -- <"$f" 2>/dev/null; fi; '
     'exec "$@"'
 )
 
 
-def netstack_launcher(netns_path: str, detach_file: str = "") -> list[str]:
+def netstack_launcher(netns_path: str) -> list[str]:
     """argv before `runsc --network=sandbox run|restore`: see the module docstring."""
-    return [
-        "nsenter",
-        f"--net={netns_path}",
-        "--",
-        "unshare",
-        "--mount",
-        "--propagation",
-        "slave",
-        "--",
-        "sh",
-        "-c",
-        _NETSTACK_SCRIPT,
-        "squall-netstack",
-        detach_file,
-    ]
+    return ["nsenter", f"--net={netns_path}", "--", "unshare", "--mount", "--propagation", "slave", "--", "sh", "-c", _NETSTACK_SCRIPT, "squall-netstack"]
 
 
-def others_mounts(keep: list[Path], mountinfo: str | None = None) -> list[str]:
-    """Other containers' rootfs overlays and loop-mounted disks: mounts that a private copy of the
-    mount table would keep alive after the worker removed them. `keep`: paths this container uses
-    (a mount at or above one of them is kept)."""
-    if mountinfo is None:
-        with open("/proc/self/mountinfo") as f:
-            mountinfo = f.read()
-    kept = [str(k).rstrip("/") for k in keep]
-    out = []
-    for line in mountinfo.splitlines():
-        fields = line.split()
-        try:
-            sep = fields.index("-")
-        except ValueError:
-            continue
-        point, fstype, source = fields[4], fields[sep + 1], fields[sep + 2] if len(fields) > sep + 2 else ""
-        if fstype != "overlay" and not source.startswith("/dev/loop"):
-            continue
-        if "\\" in point:
-            point = point.encode().decode("unicode_escape")
-        if "\n" in point or any(k == point or k.startswith(point.rstrip("/") + "/") for k in kept):
-            continue
-        out.append(point)
-    return out
+def share_mounts(path: Path) -> bool:
+    """Make `path` a shared mount (binding it onto itself first if it is not a mount point), so
+    mounts and unmounts under it reach the runsc launchers' slave copies. True if it was bound here."""
+    bound = False
+    if not os.path.ismount(path):
+        subprocess.run(["mount", "--bind", str(path), str(path)], check=True, capture_output=True)
+        bound = True
+    subprocess.run(["mount", "--make-rshared", str(path)], check=True, capture_output=True)
+    return bound
 
 
 class CheckpointError(RuntimeError):
@@ -198,16 +169,20 @@ class GvisorRuntime(OciRuntime):
         if self.netstack == "host":
             # runsc's "host" is whatever namespace it starts in: the container's own.
             return ["nsenter", f"--net={net.netns_path}", "--"]
-        keep = [bundle / "rootfs"] if bundle is not None else []
-        if spec is not None:
-            keep += [m.source for m in spec.mounts] + ([spec.upper_dir] if spec.upper_dir is not None else [])
-        detach = others_mounts(keep)
-        detach_file = ""
-        if detach and bundle is not None:
-            detach_file = str(bundle / "netstack-detach")
-            with open(detach_file, "w") as f:  # a few KB, on the start path: cheaper inline than a thread
-                f.write("".join(f"{m}\n" for m in detach))
-        return netstack_launcher(net.netns_path, detach_file)
+        return netstack_launcher(net.netns_path)
+
+    def share_state_mounts(self) -> None:
+        """Before anything is mounted under the state dir (the worker calls this at start, after
+        removing what a dead worker left): make it a shared mount, see the module docstring."""
+        if self.netstack == "sandbox" and os.geteuid() == 0:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self._bound_state_dir = share_mounts(self.state_dir)
+
+    async def close(self) -> None:
+        await super().close()
+        if getattr(self, "_bound_state_dir", False):
+            subprocess.run(["umount", "-l", str(self.state_dir)], capture_output=True)
+            self._bound_state_dir = False
 
     def build_config(self, spec: ContainerSpec, cgroup_path: str, net: network.ContainerNetwork | None = None) -> dict[str, Any]:
         config = super().build_config(spec, cgroup_path, net)

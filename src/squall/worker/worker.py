@@ -111,6 +111,9 @@ class Worker:
         for rt in {*self.runtimes.values(), *([self.builder.runtime] if getattr(self, "builder", None) and self.builder.runtime else [])}:
             await rt.cleanup_orphans()
         await self.disks.cleanup()
+        for rt in self.runtimes.values():
+            if hasattr(rt, "share_state_mounts"):
+                rt.share_state_mounts()  # gVisor's netstack launcher: mount namespaces that follow the host's
         self.proxy = SocketProxy(self.home / "run" / f"{self.worker_id}.sock", host, port)
         await self.proxy.start()
         self.channel = grpc.aio.insecure_channel(f"{host}:{port}", options=config.grpc_options())
