@@ -346,7 +346,9 @@ class Supervisor:
         self.by_pid[p.pid] = p
         for fd in outputs:
             self._watch(fd, EPOLLIN, self._readable, p)
-        self.next_watchdog = 0.0  # a new process wakes the watchdog at once
+        # The watchdog's fast cadence starts now: it first looks WATCHDOG_S from now (an exec that
+        # ends sooner never pays for its scan of /proc, which costs a millisecond under gVisor).
+        self.next_watchdog = min(self.next_watchdog or float("inf"), time.monotonic() + WATCHDOG_S)
 
     def _readable(self, fd: int, mask: int, p: Proc) -> None:
         if mask & EPOLLOUT:  # a terminal's master: room for pending stdin

@@ -490,11 +490,13 @@ class SandboxManager:
         ex = ExecRec(new_id("exec"), list(start.argv), time.time())
         rec.execs[ex.exec_id] = ex
         rec.last_active = ex.started_at
-        self.db.exec_started(ex.exec_id, rec.sandbox_id, ex.argv, ex.started_at)
         rec.commands.put_nowait(sb_pb.AgentCommand(exec=sb_pb.AgentExec(
             exec_id=ex.exec_id, argv=ex.argv, workdir=start.workdir, env=dict(start.env), timeout_s=start.timeout_s,
             pty=start.pty if start.HasField("pty") else None,
         )))
+        # Recorded right after the stream's writer (woken above, so scheduled first) sends the
+        # command on: the commit then overlaps its trip to the sandbox instead of delaying it.
+        asyncio.get_running_loop().call_soon(self.db.exec_started, ex.exec_id, rec.sandbox_id, ex.argv, ex.started_at)
         return ex
 
     def resize(self, rec: SandboxRec, ex: ExecRec, size: sb_pb.TerminalSize) -> None:
@@ -509,8 +511,8 @@ class SandboxManager:
         rec.last_active = time.time()
         if not reason and returncode < 0 and rec.stop_requested:
             reason = f"the sandbox stopped: {rec.stop_requested}"
-        self.db.exec_finished(ex.exec_id, returncode, reason)
         ex.events.put_nowait(sb_pb.ExecServerMessage(exit=sb_pb.ExecExit(returncode=returncode, reason=reason)))
+        asyncio.get_running_loop().call_soon(self.db.exec_finished, ex.exec_id, returncode, reason)  # after the caller hears
 
     def kill_exec(self, rec: SandboxRec, ex: ExecRec) -> None:
         if not ex.done:
