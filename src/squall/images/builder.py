@@ -332,21 +332,25 @@ class ImageBuilder:
             raise ImageBuildError(f"packing the layer failed: {err.decode(errors='replace').strip()}")
         return digest
 
+    async def unpack(self, digest: str, dest: Path, what: str) -> None:
+        """Stream the tar+zstd blob `digest` into the directory `dest` (xattrs and owners kept)."""
+        proc = await asyncio.create_subprocess_shell(
+            f"zstd -q -d -c | tar -C {_q(dest)} {' '.join(TAR_XATTRS)} -xpf -",
+            stdin=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        assert proc.stdin is not None
+        async for chunk in self.blobs.get(digest):
+            proc.stdin.write(chunk)
+            await proc.stdin.drain()
+        proc.stdin.close()
+        _, err = await proc.communicate()
+        if proc.returncode != 0:
+            raise ImageBuildError(f"unpacking {what} failed: {err.decode(errors='replace').strip()[:500]}")
+
     async def _fetch(self, layer_id: str, digest: str, log: Callable[[str], None]) -> Path:
         async def fetch(tmp: Path) -> None:
             (tmp / "fs").mkdir()
-            proc = await asyncio.create_subprocess_shell(
-                f"zstd -q -d -c | tar -C {_q(tmp / 'fs')} {' '.join(TAR_XATTRS)} -xpf -",
-                stdin=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            )
-            assert proc.stdin is not None
-            async for chunk in self.blobs.get(digest):
-                proc.stdin.write(chunk)
-                await proc.stdin.drain()
-            proc.stdin.close()
-            _, err = await proc.communicate()
-            if proc.returncode != 0:
-                raise ImageBuildError(f"unpacking layer {layer_id} failed: {err.decode(errors='replace').strip()}")
+            await self.unpack(digest, tmp / "fs", f"layer {layer_id}")
             (tmp / "digest").write_text(digest)
 
         final = self.layers.dir(layer_id)

@@ -173,15 +173,7 @@ async def prepare_restore(worker: Worker, restore: sb_pb.RestoreFrom, upper: pat
         raise SnapshotMismatch(f"snapshot {restore.snapshot_id} cannot be restored on worker {worker.worker_id}: {problem}")
 
     async def fetch(tmp: pathlib.Path) -> None:
-        proc = await asyncio.create_subprocess_shell(f"zstd -q -d -c | tar -C {_q(tmp)} -xf -", stdin=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        assert proc.stdin is not None
-        async for chunk in worker.builder.blobs.get(restore.blob_digest):
-            proc.stdin.write(chunk)
-            await proc.stdin.drain()
-        proc.stdin.close()
-        _, err = await proc.communicate()
-        if proc.returncode != 0:
-            raise RuntimeError(f"unpacking snapshot {restore.snapshot_id} failed: {err.decode(errors='replace').strip()[:500]}")
+        await worker.builder.unpack(restore.blob_digest, tmp, f"snapshot {restore.snapshot_id}")
 
     d = await build_once_async(snapshot_dir(worker, restore.snapshot_id), fetch, log.info)
     meta = json.loads((d / "meta.json").read_text())
