@@ -350,8 +350,7 @@ def test_sandbox_with_network_restores_with_a_network_of_its_own(sdk, gvisor_clu
         # A socket listening at snapshot time listens in both, on loopback and on the new address.
         assert _run(sb2, "python3", "-c", CLIENT, "127.0.0.1:7000", f"{address2}:7000") == ["connected listener-ok"] * 2
         assert _run(sb, "python3", "-c", CLIENT, "127.0.0.1:7000") == ["connected listener-ok"]
-        # Not asserted: the source's own egress after a restore. It fails now and then (its SYNs
-        # leave its veth, its rules are intact, and no answer comes back); see docs/sandboxes.md.
+        assert _run(sb, "python3", "-c", CLIENT, remote.target)[0].startswith("connected remote-ok")  # the source runs on, online
         assert ask(sb) == (1, token)
         # And its isolation: the host (the control plane's port) is out of reach, as for any sandbox.
         sb2.filesystem.write_text("/tmp/probe.py", PROBE)

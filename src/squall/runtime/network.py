@@ -83,6 +83,7 @@ NETNS_PREFIX = "sq-"
 HOST_VETH_PREFIX = "sqh"  # + index in hex: at most 15 characters (IFNAMSIZ)
 CONTAINER_IFACE = "eth0"
 CHAIN_PREFIX = "SQ-"  # per-container allowlist chain, + index in hex
+BRIDGE_MAC = "02:53:51:00:00:01"  # fixed, locally administered ("SQ"): see _prepare_host_locked
 INPUT_CHAIN = "SQUALL-INPUT"
 FORWARD_CHAIN = "SQUALL-FORWARD"
 EGRESS_CHAIN = "SQUALL-EGRESS"
@@ -482,11 +483,15 @@ async def _prepare_host_locked(subnet: ipaddress.IPv4Network) -> None:
     except OSError as e:
         raise NetworkError(f"cannot enable net.bridge.bridge-nf-call-iptables ({e}): load the br_netfilter module (`modprobe br_netfilter`)") from e
     gw = f"{gateway(subnet)}/{subnet.prefixlen}"
+    # A bridge without an address of its own takes the lowest of its ports' MACs, and so changes
+    # as containers' veths come and go: containers that cached the gateway's old MAC then send
+    # their packets nowhere until their neighbour entry goes stale (~30 s of lost egress).
+    mac = f"link set {BRIDGE} address {BRIDGE_MAC}\n"
     if not Path(f"/sys/class/net/{BRIDGE}").exists():
         mtu = _default_route_mtu()
-        cmds = f"link add {BRIDGE} mtu {mtu} type bridge\naddr replace {gw} dev {BRIDGE}\nlink set {BRIDGE} up\n"
+        cmds = f"link add {BRIDGE} mtu {mtu} type bridge\n{mac}addr replace {gw} dev {BRIDGE}\nlink set {BRIDGE} up\n"
     else:
-        cmds = f"addr replace {gw} dev {BRIDGE}\nlink set {BRIDGE} up\n"
+        cmds = f"{mac}addr replace {gw} dev {BRIDGE}\nlink set {BRIDGE} up\n"
     await _check(["ip", "-batch", "-"], cmds, what=f"creating bridge {BRIDGE}")
     # The rules are IPv4 only; with IPv6 on, containers could reach host services over the
     # bridge's link-local address.
