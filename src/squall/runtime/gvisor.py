@@ -163,7 +163,7 @@ class GvisorRuntime(OciRuntime):
             args.append("--net-disconnect-ok")
         return args
 
-    def _launcher(self, net: network.ContainerNetwork | None, spec: ContainerSpec | None = None, bundle: Path | None = None) -> list[str]:
+    def _launcher(self, net: network.ContainerNetwork | None) -> list[str]:
         if net is None:
             return []
         if self.netstack == "host":

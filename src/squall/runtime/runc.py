@@ -159,7 +159,7 @@ class OciRuntime(Runtime):
         """Flags before the subcommand; `spec` is given for `run` only."""
         return ["--root", str(self.root)]
 
-    def _launcher(self, net: network.ContainerNetwork | None, spec: ContainerSpec | None = None, bundle: Path | None = None) -> list[str]:
+    def _launcher(self, net: network.ContainerNetwork | None) -> list[str]:
         """argv put before `<binary>` for `run`/`restore` (it must exec the binary, keeping the pid)."""
         return []
 
@@ -252,7 +252,7 @@ class OciRuntime(Runtime):
             with open(bundle / "config.json", "w") as f:  # noqa: ASYNC230
                 json.dump(config, f)
             proc = await asyncio.create_subprocess_exec(
-                *self._launcher(net, spec, bundle),
+                *self._launcher(net),
                 self.binary,
                 *self._global_args(spec),
                 *command,

@@ -150,8 +150,7 @@ class DiskPool:
                 entry.unlink(missing_ok=True)
 
     async def take(self, size_mb: int) -> Disk:
-        if size_mb != self.size_mb:
-            self.size_mb = size_mb
+        self.size_mb = size_mb  # spares are made at the size asked for last
         disk = next((d for d in self.ready if d.size_mb == size_mb), None)
         if disk is not None:
             self.ready.remove(disk)
