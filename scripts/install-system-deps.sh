@@ -4,7 +4,8 @@
 # skopeo and umoci (pull registry images without Docker), and for the registry tests
 # docker-registry (a local registry the tests start themselves) and apache2-utils (htpasswd),
 # wrk (the web endpoint benchmark's load generator), zstd (image layers in the blob store),
-# e2fsprogs (sandbox disk limits) and tmux (the `squall shell` test's terminal).
+# e2fsprogs (sandbox disk limits), tmux (the `squall shell` test's terminal), and gcc and
+# libc6-dev (the worker builds squall-spawn, the sandboxes' static process starter).
 #
 # Idempotent and quick when everything is already there. Must run as root on Debian 12.
 # The backports source is derived from this machine's own Debian apt source, so whatever
@@ -12,7 +13,7 @@
 set -euo pipefail
 
 BACKPORTS_SOURCES=/etc/apt/sources.list.d/squall-backports.sources
-PACKAGES=(runc mmdebstrap iproute2 iptables skopeo umoci docker-registry apache2-utils wrk zstd e2fsprogs tmux)
+PACKAGES=(runc mmdebstrap iproute2 iptables skopeo umoci docker-registry apache2-utils wrk zstd e2fsprogs tmux gcc libc6-dev)
 
 log() { printf 'install-system-deps: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }

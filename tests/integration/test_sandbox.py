@@ -143,6 +143,23 @@ def test_many_execs_at_once(gvisor):
     sb.terminate()
 
 
+def test_execs_go_on_after_user_code_kills_every_process(any_runtime):
+    """`kill -9 -1` as root in the sandbox takes everything but the supervisor, the process starter
+    too: the execs it killed say so, its own exit is heard, and the next exec starts as usual."""
+    sb = squall.Sandbox.create(runtime=any_runtime, timeout=120)
+    try:
+        sleeper = sb.exec("sleep", "60")
+        killer = sb.exec("sh", "-c", "kill -9 -1; echo survived")
+        assert killer.wait() == 0
+        assert killer.stdout.read() == "survived\n"
+        assert sleeper.wait() == -9
+        for _ in range(3):
+            assert sb.exec("echo", "alive").stdout.read() == "alive\n"
+        assert sb.poll() is None
+    finally:
+        sb.terminate()
+
+
 def test_exec_timeout_kills_and_says_so(gvisor):
     sb = squall.Sandbox.create(timeout=60)
     p = sb.exec("sh", "-c", "echo started; sleep 60", timeout=1)

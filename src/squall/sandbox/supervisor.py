@@ -9,8 +9,10 @@ runaway process tree can be killed as a whole.
 
 It is started with `python3 -I -S` and imports only modules built into the interpreter: under
 gVisor every module costs milliseconds, and this process is on the path of every sandbox's start.
-So: an epoll loop instead of asyncio, its own framing instead of gRPC, and processes started with
-`_posixsubprocess` (what subprocess.Popen uses underneath) where its signature is known.
+So: an epoll loop instead of asyncio, its own framing instead of gRPC, and processes started by
+`squall-spawn` (spawn.c, a static C program the worker builds: under gVisor's ptrace platform each
+system call costs tens of microseconds, and CPython's own start of a process makes ~80 of them),
+or with `_posixsubprocess` (what subprocess.Popen uses underneath) where that program is missing.
 
 Frames on the link: a 4-byte big-endian length, then the body.
 - worker -> supervisor: `marshal` of a dict {"kind": ..., fields...} (the worker is trusted);
@@ -49,6 +51,8 @@ except ImportError:  # an interpreter without it: subprocess (below) is used ins
     _posixsubprocess = None
 
 LINK = "/opt/squall/run/link.sock"
+SPAWN_HELPER = "/opt/squall/sandbox/squall-spawn"  # see spawn.c
+SPAWN_MAX_REQUEST = 64 * 1024  # larger argv + environment: started by the supervisor itself
 RESUME_NONCE = "/opt/squall/resume/nonce"  # config.CONTAINER_RESUME_DIR
 RESUME_POLL_S = 0.002  # while detached for a snapshot
 MAIN = ""  # the exec id of the main command
@@ -108,11 +112,13 @@ def _text(s: str) -> str:
 class Proc:
     """One user process: its output fds are read by the loop, its exit comes from the reaper."""
 
-    def __init__(self, exec_id: str, pid: int, timeout_s: float, outputs: dict[int, int], stdin_fd: int | None, master: int | None):
+    def __init__(self, exec_id: str, pid: int, started: float, timeout_s: float, outputs: dict[int, int], stdin_fd: int | None,
+                 master: int | None):
         self.exec_id = exec_id
         self.pid = pid
+        self.started = started
         self.timeout_s = timeout_s
-        self.deadline = time.monotonic() + timeout_s if timeout_s else None
+        self.deadline = started + timeout_s if timeout_s else None
         self.kill_reason = ""
         self.outputs = outputs  # fd -> 1 (stdout) or 2 (stderr); a terminal's master is 1
         self.stdin_fd = stdin_fd
@@ -120,6 +126,7 @@ class Proc:
         self.pending: list[list] = []  # stdin not yet written: [memoryview, req, eof]
         self.code: int | None = None
         self.report_by = 0.0  # report the exit by then even if a background child holds a pipe
+        self.start_error: tuple[int, str] | None = None  # it could not exec: the exit code and why
         self.reported = False
 
 
@@ -136,8 +143,11 @@ class Supervisor:
         self.by_pid: dict[int, Proc] = {}
         self.by_fd: dict[int, tuple] = {}  # fd -> (handler, arg)
         self.ep = select.epoll()
+        self.now = time.monotonic()  # read once a turn of the loop: under gVisor it is a system call
         self.inbuf = bytearray()
+        self.recv_buf = bytearray(1 << 20)
         self.outbuf = bytearray()
+        self.link_mask = EPOLLIN
         self.closing = False  # the main command's exit is sent: flush, then stop
         self.lost = False
         self.detached = False  # for a memory snapshot: the link is closed, events queue in outbuf
@@ -149,6 +159,8 @@ class Supervisor:
         self.next_watchdog = 0.0
         self.done_files: list[tuple[int, dict, bytes]] = []
         self.lock = _thread.allocate_lock()
+        self.spawner: Spawner | None = None
+        self.nproc_limit = 0
         self.sig_r, sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.file_r, self.file_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         _signal.set_wakeup_fd(sig_w)
@@ -168,20 +180,22 @@ class Supervisor:
 
     def run(self) -> int:
         self._send("hello", sys.version.split()[0])
+        # While the worker takes the hello in, so that the first exec finds it running.
+        self._start_spawner()
         while not self.lost and not (self.closing and not self.outbuf):
-            now = time.monotonic()
-            timeout = max(0.0, self.next_watchdog - now) if self.next_watchdog else (WATCHDOG_S if self.procs else IDLE_WATCHDOG_S)
+            timeout = max(0.0, self.next_watchdog - self.now) if self.next_watchdog else (WATCHDOG_S if self.procs else IDLE_WATCHDOG_S)
             if self.detached:
                 timeout = min(timeout, RESUME_POLL_S)
             try:
                 events = self.ep.poll(timeout)
             except InterruptedError:
                 continue
+            self.now = time.monotonic()
             for fd, mask in events:
                 entry = self.by_fd.get(fd)
                 if entry is not None:
                     entry[0](fd, mask, entry[1])
-            if time.monotonic() >= self.next_watchdog:
+            if self.now >= self.next_watchdog:
                 self._watchdog()
             if self.detached:
                 self._resume()
@@ -211,7 +225,10 @@ class Supervisor:
         except OSError:
             self.lost = True
             return
-        self.ep.modify(self.link.fileno(), EPOLLIN | (EPOLLOUT if self.outbuf else 0))
+        mask = EPOLLIN | (EPOLLOUT if self.outbuf else 0)
+        if mask != self.link_mask:
+            self.ep.modify(self.link.fileno(), mask)
+            self.link_mask = mask
 
     def _on_link(self, fd: int, mask: int, _) -> None:
         if mask & EPOLLOUT:
@@ -219,15 +236,15 @@ class Supervisor:
         if not mask & (EPOLLIN | EPOLLHUP | EPOLLERR):
             return
         try:
-            data = self.link.recv(1 << 20)
+            n = self.link.recv_into(self.recv_buf)
         except BlockingIOError:
             return
         except OSError:
-            data = b""
-        if not data:
+            n = 0
+        if not n:
             self.lost = True
             return
-        self.inbuf += data
+        self.inbuf += memoryview(self.recv_buf)[:n]
         while len(self.inbuf) >= 4:
             n = int.from_bytes(self.inbuf[:4], "big")
             if n > MAX_FRAME:
@@ -296,6 +313,7 @@ class Supervisor:
         header = _json({"resume": {"proof": proof}}).encode()
         self.outbuf[:0] = (4 + len(header)).to_bytes(4, "big") + len(header).to_bytes(4, "big") + header
         self.link = link
+        self.link_mask = EPOLLIN
         self.detached = False
         self._watch(link.fileno(), EPOLLIN, self._on_link, None)
         self._flush()
@@ -319,6 +337,9 @@ class Supervisor:
                 resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
             except (ValueError, OSError):
                 pass
+            self.nproc_limit = limit
+            if self.spawner is not None:  # started before the limit: it forks the user's processes
+                self.spawner.limit_processes(limit)
         if init.get("command"):
             self._exec({"exec_id": MAIN, "argv": init["command"], "workdir": self.workdir})
 
@@ -327,28 +348,35 @@ class Supervisor:
         argv = list(req.get("argv", []))
         env = {**self.env, **req.get("env", {})}
         cwd = req.get("workdir") or self.workdir
+        if self.spawner is None:
+            self._start_spawner()
         try:
             if "pty" in req:
-                master, pid = _spawn_on_pty(argv, cwd, {"TERM": "xterm-256color", **env}, req["pty"])
+                master, pid = _spawn_on_pty(self.spawner, argv, cwd, {"TERM": "xterm-256color", **env}, req["pty"])
                 outputs, stdin_fd = {master: 1}, None
             else:
                 master = None
-                pid, stdin_fd, outputs = _spawn_on_pipes(argv, cwd, env)
-        except (OSError, ValueError, RuntimeError) as exc:
-            why = f"cannot start {argv[0] if argv else '(no command)'!r}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
-            if isinstance(exc, OSError) and exc.filename and exc.filename == cwd:
-                why = f"workdir {cwd!r} does not exist in the sandbox"
-            self._send("output", {"exec_id": exec_id, "fd": 2}, (why + "\n").encode())
-            self._exited(exec_id, 127 if isinstance(exc, FileNotFoundError) else 126, why)
+                pid, stdin_fd, outputs = _spawn_on_pipes(self.spawner, argv, cwd, env)
+        except SpawnerLost as exc:
+            self._spawner_lost()
+            self._send("output", {"exec_id": exec_id, "fd": 2}, f"{exc}\n".encode())
+            self._exited(exec_id, 126, str(exc))
             return
-        p = Proc(exec_id, pid, req.get("timeout_s", 0.0), outputs, stdin_fd, master)
+        except (OSError, ValueError, RuntimeError) as exc:
+            code, why = _start_error(argv[0] if argv else "(no command)", cwd, exc)
+            self._send("output", {"exec_id": exec_id, "fd": 2}, (why + "\n").encode())
+            self._exited(exec_id, code, why)
+            return
+        p = Proc(exec_id, pid, self.now, req.get("timeout_s", 0.0), outputs, stdin_fd, master)
         self.procs[exec_id] = p
         self.by_pid[p.pid] = p
         for fd in outputs:
             self._watch(fd, EPOLLIN, self._readable, p)
         # The watchdog's fast cadence starts now: it first looks WATCHDOG_S from now (an exec that
         # ends sooner never pays for its scan of /proc, which costs a millisecond under gVisor).
-        self.next_watchdog = min(self.next_watchdog or float("inf"), time.monotonic() + WATCHDOG_S)
+        self.next_watchdog = min(self.next_watchdog or float("inf"), self.now + WATCHDOG_S)
+        if self.spawner is not None and self.spawner.events:
+            self._take_events()  # ones that came in while this start was answered
 
     def _readable(self, fd: int, mask: int, p: Proc) -> None:
         if mask & EPOLLOUT:  # a terminal's master: room for pending stdin
@@ -364,10 +392,11 @@ class Supervisor:
         if data:
             self._send("output", {"exec_id": p.exec_id, "fd": p.outputs[fd]}, data)
             return
-        self._unwatch(fd)
         del p.outputs[fd]
         if fd != p.master:
-            os.close(fd)
+            self._close_watched(fd)
+        else:
+            self._unwatch(fd)
         self._maybe_report(p)
 
     def _on_signal(self, fd: int, mask: int, _) -> None:
@@ -379,7 +408,8 @@ class Supervisor:
         self._reap()
 
     def _reap(self) -> None:
-        """Reap every ended child: ours, and orphans handed to the supervisor (the sandbox's init)."""
+        """Reap every ended child: ours (the spawner's, if it died), and orphans handed to the
+        supervisor (the sandbox's init)."""
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -387,21 +417,73 @@ class Supervisor:
                 return
             if pid == 0:
                 return
-            p = self.by_pid.pop(pid, None)
-            if p is not None and p.code is None:
-                p.code = os.waitstatus_to_exitcode(status)
-                # Output still in the pipes comes before the exit; a background child that keeps
-                # a pipe open does not hold the exit back for long.
-                p.report_by = time.monotonic() + 1.0
-                self._maybe_report(p)
+            if self.spawner is not None and pid == self.spawner.pid:
+                self._spawner_lost()
+            self._ended(pid, status)
+
+    def _ended(self, pid: int, status: int) -> None:
+        p = self.by_pid.pop(pid, None)
+        if p is not None and p.code is None:
+            p.code = os.waitstatus_to_exitcode(status)
+            if p.start_error is not None:
+                p.code, p.kill_reason = p.start_error
+            # Output still in the pipes comes before the exit; a background child that keeps
+            # a pipe open does not hold the exit back for long.
+            p.report_by = self.now + 1.0
+            self._maybe_report(p)
+
+    # -- the spawner (spawn.c) -------------------------------------------------------------------
+    def _start_spawner(self) -> None:
+        self.spawner = Spawner.start()
+        if self.spawner is not None:
+            if self.nproc_limit:
+                self.spawner.limit_processes(self.nproc_limit)
+            self._watch(self.spawner.sock.fileno(), EPOLLIN, self._on_spawner, None)
+
+    def _on_spawner(self, fd: int, mask: int, _) -> None:
+        try:
+            self.spawner.receive()
+        except SpawnerLost:
+            self._spawner_lost()
+        self._take_events()
+
+    def _take_events(self) -> None:
+        spawner = self.spawner
+        while spawner is not None and spawner.events:
+            self._spawner_event(*spawner.events.pop(0))
+
+    def _spawner_event(self, pid: int, status: int, failure: tuple | None) -> None:
+        if failure is None:
+            self._ended(pid, status)
+            return
+        p = self.by_pid.get(pid)  # it could not exec: it exits with 127, reported as this
+        if p is not None and p.start_error is None:
+            p.start_error = _start_error(*failure)
+            self._send("output", {"exec_id": p.exec_id, "fd": 2}, (p.start_error[1] + "\n").encode())
+
+    def _spawner_lost(self) -> None:
+        """It died (killed by user code, or with a fork bomb's session): its children are now the
+        supervisor's, reaped as orphans; the next exec starts another."""
+        spawner, self.spawner = self.spawner, None
+        if spawner is not None:
+            try:
+                spawner.receive()  # the exits it reported before it died
+            except SpawnerLost:
+                pass
+            events = spawner.events
+            self._unwatch(spawner.sock.fileno())
+            spawner.sock.close()
+            for event in events:
+                self._spawner_event(*event)
 
     def _maybe_report(self, p: Proc, force: bool = False) -> None:
         if p.code is None or p.reported or (p.outputs and not force):
             return
         for fd in list(p.outputs):
-            self._unwatch(fd)
             if fd != p.master:
-                os.close(fd)
+                self._close_watched(fd)
+            else:
+                self._unwatch(fd)
         p.outputs.clear()
         self._close_stdin(p)
         if p.master is not None:
@@ -415,12 +497,17 @@ class Supervisor:
             for q in self.procs.values():
                 self._kill(q, "the sandbox's main command exited")
             self.waiting_main = p
-            p.report_by = time.monotonic() + 2.0
+            p.report_by = self.now + 2.0
             return
         self._exited(p.exec_id, p.code, p.kill_reason)
         if self.waiting_main is not None and not self.procs:
             main, self.waiting_main = self.waiting_main, None
             self._exited(main.exec_id, main.code, main.kill_reason)
+
+    def _close_watched(self, fd: int) -> None:
+        """Close a watched fd that is the only one open on its file: closing takes it out of epoll."""
+        self.by_fd.pop(fd, None)
+        os.close(fd)
 
     def _exited(self, exec_id: str, code: int, reason: str) -> None:
         self._send("exited", {"exec_id": exec_id, "returncode": code, "reason": reason})
@@ -488,7 +575,7 @@ class Supervisor:
     # -- the watchdog --------------------------------------------------------------------------
     def _watchdog(self) -> None:
         """Exec timeouts, late exit reports, the process limit and the memory limit."""
-        now = time.monotonic()
+        now = self.now
         for p in list(self.procs.values()):
             if p.deadline is not None and now >= p.deadline and not p.kill_reason:
                 self._kill(p, f"timed out: the exec ran past its timeout of {p.timeout_s:g} s and was killed")
@@ -498,13 +585,22 @@ class Supervisor:
             main, self.waiting_main = self.waiting_main, None
             self.procs.clear()
             self._exited(main.exec_id, main.code, main.kill_reason)
+        pause = (MEMORY_WATCH_S if self.memory_high else WATCHDOG_S) if self.procs else IDLE_WATCHDOG_S
+        youngest_only = self.procs and not self.memory_high and all(now - p.started < WATCHDOG_S for p in self.procs.values())
+        if youngest_only:
+            # Execs started less than WATCHDOG_S ago are not looked at yet: a stream of short execs
+            # never pays for the scans of /proc (~15 system calls under gVisor).
+            self.next_watchdog = min(p.started for p in self.procs.values()) + WATCHDOG_S
+            return
+        # gVisor does not always signal SIGCHLD for a zombie handed to the supervisor (the spawner's
+        # children when it was killed): look for ended children here too.
+        self._reap()
         # Also with no exec left: a bomb's processes can outlive the exec that started them.
-        if self.pids_limit and _count_processes() > self.pids_limit:
+        if self.pids_limit and _count_processes() - (self.spawner is not None) > self.pids_limit:
             self._contain()
         if self.memory_limit and self.procs:
             self._check_memory()
-        pause = (MEMORY_WATCH_S if self.memory_high else WATCHDOG_S) if self.procs else IDLE_WATCHDOG_S
-        self.next_watchdog = time.monotonic() + pause
+        self.next_watchdog = now + pause
 
     def _check_memory(self) -> None:
         """Near the memory limit, kill the exec using the most memory, and say why: otherwise the
@@ -641,15 +737,156 @@ def _set_size(fd: int, size: dict) -> None:
         pass
 
 
-def _spawn(argv: list[str], cwd: str, env: dict[str, str], stdio: tuple[int, int, int], preexec_fn=None) -> int:
-    """Start `argv` as the leader of a new session on the fds `stdio`; returns its pid. Raises
-    OSError (filename: the program, or `cwd` when that is what failed) like subprocess.Popen."""
+class SpawnerLost(RuntimeError):
+    pass
+
+
+class Spawner:
+    """squall-spawn (spawn.c): starts processes for the supervisor and reports how they ended.
+    A start is a request and its answer (the pid) over a SOCK_SEQPACKET socketpair; what comes in
+    between or later (a process that could not exec, one that exited) waits in `events` until the
+    loop takes it, in order."""
+
+    STARTED, EXITED, FAILED = 0, 1, 2  # spawn.c's REPLY_*
+    STAGE_CWD, STAGE_EXEC, STAGE_CLONE = 5, 6, 7  # the stages that failed, for the errors Popen would raise
+
+    def __init__(self, sock, pid: int) -> None:
+        self.sock = sock
+        self.pid = pid
+        self.events: list[tuple[int, int, tuple | None]] = []  # (pid, wait status, None) or (pid, 0, (program, cwd, error))
+        self.starting: dict[int, tuple[str, str]] = {}  # pid -> (program, cwd), until it exits
+
+    @classmethod
+    def start(cls) -> Spawner | None:
+        if not os.path.exists(SPAWN_HELPER):
+            return None
+        ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+        try:
+            devnull = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                pid = _spawn([SPAWN_HELPER, str(theirs.fileno())], "/", {}, (devnull, 2, 2), keep=(theirs.fileno(),))
+            finally:
+                os.close(devnull)
+        except (OSError, ValueError, RuntimeError) as exc:
+            ours.close()
+            print(f"squall sandbox supervisor: cannot start {SPAWN_HELPER} ({exc}); starting processes itself", file=sys.stderr)
+            return None
+        finally:
+            theirs.close()
+        return cls(ours, pid)
+
+    def limit_processes(self, limit: int) -> None:
+        """RLIMIT_NPROC for the processes it forks (it was started before the supervisor's own)."""
+        import resource
+
+        try:
+            resource.prlimit(self.pid, resource.RLIMIT_NPROC, (limit, limit))
+        except (ValueError, OSError):
+            pass
+
+    def spawn(self, argv: list[str], cwd: str, env: dict[str, str], stdio: tuple[int, int, int], terminal: bool = False) -> int:
+        """Like _spawn(), but a failed exec comes later, as an event. Raises SpawnerLost if
+        squall-spawn is gone, OverflowError for a request too large for it (the caller then starts
+        the process itself)."""
+        strings = [cwd, *argv]
+        for k, v in env.items():
+            if "=" in k:
+                raise ValueError(f"illegal environment variable name {k!r}")
+            strings.append(f"{k}={v}")
+        encoded = [os.fsencode(x) for x in strings]
+        if any(b"\0" in x for x in encoded):
+            raise ValueError("embedded null byte")
+        body = b"".join(n.to_bytes(4, sys.byteorder) for n in (int(terminal), len(argv), len(env))) + b"\0".join(encoded) + b"\0"
+        if len(body) > SPAWN_MAX_REQUEST:
+            raise OverflowError
+        fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in stdio)
+        try:
+            self.sock.sendmsg([body], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
+            while True:
+                kind, pid, err, stage = self._reply(0)
+                if kind == self.STARTED:
+                    break
+                self._event(kind, pid, err, stage)
+        except OSError as exc:
+            raise SpawnerLost(f"cannot start {argv[0]!r}: the sandbox's process starter is gone ({exc.strerror or exc})") from None
+        if pid < 0:
+            if stage == self.STAGE_CLONE:
+                raise OSError(err, os.strerror(err))
+            raise RuntimeError(f"{SPAWN_HELPER} refused the request ({os.strerror(err)})")
+        self.starting[pid] = (argv[0], cwd)
+        return pid
+
+    def receive(self) -> None:
+        """Take what waits on the socket (the loop calls this when it is readable)."""
+        while True:
+            try:
+                kind, pid, value, stage = self._reply(_socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                raise SpawnerLost(str(exc)) from None
+            self._event(kind, pid, value, stage)
+
+    def _event(self, kind: int, pid: int, value: int, stage: int) -> None:
+        if kind == self.EXITED:
+            self.starting.pop(pid, None)
+            self.events.append((pid, value, None))
+        elif kind == self.FAILED:
+            program, cwd = self.starting.get(pid, ("", ""))
+            if stage == self.STAGE_CWD:
+                exc = _os_error(value, cwd)
+            else:
+                exc = _os_error(value, program) if stage == self.STAGE_EXEC else OSError(value, os.strerror(value))
+            self.events.append((pid, 0, (program, cwd, exc)))
+
+    def _reply(self, flags: int) -> tuple[int, int, int, int]:
+        data = self.sock.recv(16, flags)
+        if len(data) != 16:
+            raise OSError(errno.EPIPE, "squall-spawn closed its socket")
+        return tuple(int.from_bytes(data[i : i + 4], sys.byteorder, signed=True) for i in range(0, 16, 4))
+
+
+def _start_error(program: str, cwd: str, exc: Exception) -> tuple[int, str]:
+    """The exit code and message of a process that could not be started (the shell's codes)."""
+    why = f"cannot start {program!r}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
+    if isinstance(exc, OSError) and exc.filename and exc.filename == cwd:
+        why = f"workdir {cwd!r} does not exist in the sandbox"
+    return 127 if isinstance(exc, FileNotFoundError) else 126, why
+
+
+def _os_error(err: int, filename: str) -> OSError:
+    return (FileNotFoundError if err == errno.ENOENT else OSError)(err, os.strerror(err), filename)
+
+
+def _start(spawner: Spawner | None, argv: list[str], cwd: str, env: dict[str, str], stdio: tuple[int, int, int], terminal: bool = False) -> int:
+    """Start a user's process: by squall-spawn where it runs, else by the supervisor itself."""
+    if not argv:
+        raise ValueError("no command given")
+    if spawner is not None:
+        try:
+            return spawner.spawn(argv, cwd, env, stdio, terminal)
+        except OverflowError:
+            pass
+    return _spawn(argv, cwd, env, stdio, preexec_fn=_take_terminal if terminal else None)
+
+
+def _take_terminal() -> None:  # in the child, after setsid()
+    import fcntl
+
+    fcntl.ioctl(0, TIOCSCTTY, 0)
+
+
+def _spawn(argv: list[str], cwd: str, env: dict[str, str], stdio: tuple[int, int, int], preexec_fn=None, keep: tuple[int, ...] = ()) -> int:
+    """Start `argv` as the leader of a new session on the fds `stdio` (and the fds `keep`, as
+    they are); returns its pid. Raises OSError (filename: the program, or `cwd` when that is what
+    failed) like subprocess.Popen."""
     if not argv:
         raise ValueError("no command given")
     if _posixsubprocess is None or sys.version_info[:2] not in ((3, 11), (3, 12), (3, 13)):
         import subprocess
 
-        popen = subprocess.Popen(argv, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2], cwd=cwd, env=env, start_new_session=True, preexec_fn=preexec_fn)
+        popen = subprocess.Popen(argv, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2], cwd=cwd, env=env, start_new_session=True,
+                                 preexec_fn=preexec_fn, pass_fds=keep)
         popen.returncode = 0  # the supervisor's reaper waits for it, not subprocess's own clean-up
         return popen.pid
     program = os.fsencode(argv[0])
@@ -667,7 +904,7 @@ def _spawn(argv: list[str], cwd: str, env: dict[str, str], stdio: tuple[int, int
         # The arguments Popen passes on 3.11 to 3.13: close_fds, restore_signals, a new session,
         # no process group, uid, gid or umask change, vfork where no preexec_fn is given.
         pid = _posixsubprocess.fork_exec(
-            [os.fsencode(a) for a in argv], executables, True, (err_w,), cwd, env_list,
+            [os.fsencode(a) for a in argv], executables, True, tuple(sorted((err_w, *keep))), cwd, env_list,
             stdio[0], -1, -1, stdio[1], -1, stdio[2], err_r, err_w,
             True, True, -1, None, None, None, -1, preexec_fn, True,
         )
@@ -689,17 +926,15 @@ def _spawn(argv: list[str], cwd: str, env: dict[str, str], stdio: tuple[int, int
     hex_errno, _, message = rest.partition(b":")
     if kind != b"OSError" or not hex_errno:
         raise RuntimeError(message.decode(errors="replace") or "the process could not be started")
-    err = int(hex_errno, 16)
-    filename = cwd if message == b"noexec" else argv[0]
-    raise (FileNotFoundError if err == errno.ENOENT else OSError)(err, os.strerror(err), filename)
+    raise _os_error(int(hex_errno, 16), cwd if message == b"noexec" else argv[0])
 
 
-def _spawn_on_pipes(argv: list[str], cwd: str, env: dict[str, str]) -> tuple[int, int, dict[int, int]]:
+def _spawn_on_pipes(spawner: Spawner | None, argv: list[str], cwd: str, env: dict[str, str]) -> tuple[int, int, dict[int, int]]:
     """Start `argv` on three pipes whose parent ends (raw, non-blocking fds) the supervisor owns:
     stdin's write end, and stdout's and stderr's read ends."""
     pipes = [os.pipe2(os.O_CLOEXEC) for _ in range(3)]
     try:
-        pid = _spawn(argv, cwd, env, (pipes[0][0], pipes[1][1], pipes[2][1]))
+        pid = _start(spawner, argv, cwd, env, (pipes[0][0], pipes[1][1], pipes[2][1]))
     except BaseException:
         for r, w in pipes:
             os.close(r)
@@ -713,19 +948,13 @@ def _spawn_on_pipes(argv: list[str], cwd: str, env: dict[str, str]) -> tuple[int
     return pid, pipes[0][1], {pipes[1][0]: 1, pipes[2][0]: 2}
 
 
-def _spawn_on_pty(argv: list[str], cwd: str, env: dict[str, str], size: dict) -> tuple[int, int]:
+def _spawn_on_pty(spawner: Spawner | None, argv: list[str], cwd: str, env: dict[str, str], size: dict) -> tuple[int, int]:
     """Start `argv` as a session leader whose controlling terminal is a new pseudo-terminal."""
-    import fcntl
-
     master, slave = os.openpty()
     os.set_blocking(master, False)
     _set_size(master, size)
-
-    def take_terminal() -> None:  # in the child, after setsid()
-        fcntl.ioctl(0, TIOCSCTTY, 0)
-
     try:
-        pid = _spawn(argv, cwd, env, (slave, slave, slave), preexec_fn=take_terminal)
+        pid = _start(spawner, argv, cwd, env, (slave, slave, slave), terminal=True)
     except BaseException:
         os.close(master)
         raise

@@ -326,17 +326,23 @@ class ContainerProcess:
                     self._acked += 1
                     self._acks.set()
                 elif kind == "exit":
+                    # All output came before it: the caller hears now, not after the stream's end.
                     self._returncode = msg.exit.returncode
                     self.exit_reason = msg.exit.reason
+                    self._finish()
         except grpc.aio.AioRpcError as exc:
             error = _translate(exc)
         if self._returncode is None:
             self._returncode = -1
             self.exit_reason = self.exit_reason or f"lost the connection to the sandbox: {error}"
-        self.stdout._close()
-        self.stderr._close()
-        self._done.set()
-        self._acks.set()
+        self._finish()
+
+    def _finish(self) -> None:
+        if not self._done.is_set():
+            self.stdout._close()
+            self.stderr._close()
+            self._done.set()
+            self._acks.set()
 
     async def _send(self, messages: list) -> None:
         for m in messages:

@@ -15,9 +15,7 @@ nonce written there tells the detached supervisor to reconnect and prove itself.
 from __future__ import annotations
 
 import asyncio
-import compileall
 import contextlib
-import functools
 import logging
 import os
 import pathlib
@@ -26,7 +24,6 @@ import shutil
 import types
 from typing import TYPE_CHECKING
 
-import squall.sandbox
 from squall import config
 from squall._proto.squall.v1 import sandbox_pb2 as sb_pb
 from squall._proto.squall.v1 import worker_pb2
@@ -60,20 +57,11 @@ def runtime_memory_limit_mb(limit_mb: int) -> int:
     return limit_mb + max(64, limit_mb // 4)
 
 
-@functools.cache
-def _supervisor_dir() -> pathlib.Path:
-    """The supervisor's directory, its module compiled for this Python (the usual one in images)."""
-    path = pathlib.Path(squall.sandbox.__file__).parent
-    with contextlib.suppress(OSError):
-        compileall.compile_file(str(path / "supervisor.py"), quiet=2)
-    return path
-
-
 def sandbox_spec(worker: Worker, start: sb_pb.StartSandbox, runtime: Runtime, link_path: pathlib.Path) -> ContainerSpec:
     if not runtime.capabilities.isolation:
         raise RuntimeError(f"sandboxes run untrusted code and need an isolating runtime (gvisor or runc), not {runtime.name!r}")
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
-    mounts = [Mount(_supervisor_dir(), SUPERVISOR_DIR), Mount(link_path, CONTAINER_LINK, read_only=False)]
+    mounts = [Mount(worker.supervisor_dir, SUPERVISOR_DIR), Mount(link_path, CONTAINER_LINK, read_only=False)]
     if runtime.capabilities.checkpoint:
         from squall.worker.snapshots import resume_dir
 

@@ -23,6 +23,7 @@ from squall._proto.squall.v1 import api_pb2, common_pb2, worker_pb2, worker_pb2_
 from squall._redact import redact
 from squall.runtime import get_runtime
 from squall.runtime.base import Container, ContainerSpec, Mount, Runtime
+from squall.worker import supervisor_dir
 from squall.worker.proxy import SocketProxy
 from squall.worker.tunnels import TunnelTLS
 from squall.worker.volumes import VolumeMounts
@@ -83,9 +84,11 @@ class Worker:
 
             self.rootfs = ensure_debian_slim(config.cache_home(), log=progress)
             self.agent_layer = ensure_agent_layer(config.cache_home(), log=progress)
+            self.supervisor_dir = supervisor_dir.prepare(config.cache_home())
         else:
             self.rootfs = None
             self.agent_layer = None
+            self.supervisor_dir = None
         self.builder = self._image_builder()
 
     def _image_builder(self):

@@ -1,0 +1,210 @@
+/* squall-spawn: starts the processes of a sandbox for its supervisor (supervisor.py).
+ *
+ * Why a C program: under gVisor's ptrace platform every system call costs 20-60 us, and a
+ * process started by CPython (_posixsubprocess, or glibc's posix_spawn) makes ~63 rt_sigaction
+ * calls in its vfork child, resetting signal handlers that this program never installs. Here a
+ * start is a dozen calls. Built static by the worker (squall/worker/supervisor_dir.py), so it runs
+ * in any image; where no C compiler is found, the supervisor starts processes itself.
+ *
+ * The supervisor starts it with one end of a SOCK_SEQPACKET socketpair as the fd named by argv[1].
+ * Requests, one a message: struct request_header, then NUL-terminated strings (the working dir,
+ * argc arguments, envc "NAME=value" pairs), with exactly 3 fds (stdin, stdout, stderr) in
+ * SCM_RIGHTS. Replies, 4 int32s each:
+ * - REPLY_STARTED answers each request at once: the new pid, or pid -1 with the errno and stage
+ *   that failed (a bad request, or clone() failed);
+ * - REPLY_FAILED follows it when the new process could not exec: its pid, errno and stage (the
+ *   working dir, the program...); it then exits with 127;
+ * - REPLY_EXITED: a process ended, with its raw wait status. Its children are its own: it reaps
+ *   them (gVisor's CLONE_PARENT children cannot be waited for by the grandparent, so the supervisor
+ *   cannot reap them itself).
+ * It exits when the supervisor's end closes.
+ *
+ * Each process is started with clone(CLONE_VM): no copy of this address space. Its start is answered
+ * at once, so the supervisor knows the pid before the process runs (a process that kills this
+ * program, `kill -9 -1`, cannot leave its own start unanswered); the next request is read only
+ * once the child's execve took or failed (the end of a close-on-exec pipe), as until then it runs
+ * in this program's memory. The child becomes the leader of a new session, with an empty signal
+ * mask and default dispositions (this program changes none).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_REQUEST (256 * 1024)
+#define MAX_STRINGS 8192
+#define FLAG_TERMINAL 1u /* make the terminal on stdin the controlling terminal */
+#define DEFAULT_PATH "/bin:/usr/bin" /* what Python's os.defpath searches when PATH is unset */
+
+enum { REPLY_STARTED = 0, REPLY_EXITED = 1, REPLY_FAILED = 2 };
+enum { STAGE_OK, STAGE_REQUEST, STAGE_STDIO, STAGE_SESSION, STAGE_TERMINAL, STAGE_CWD, STAGE_EXEC, STAGE_CLONE };
+
+struct request_header {
+	uint32_t flags, argc, envc;
+};
+
+struct reply {
+	int32_t kind, pid, err, stage; /* REPLY_EXITED: err holds the wait status */
+};
+
+struct job {
+	int fds[3];
+	uint32_t flags;
+	const char *cwd, *path;
+	char **argv, **envp;
+	volatile int err, stage; /* written by the child, which shares this memory */
+	char exe[4096];
+};
+
+static char request[MAX_REQUEST + 1];
+static char *strings[MAX_STRINGS + 2];
+static char child_stack[64 * 1024] __attribute__((aligned(16)));
+static sigset_t empty_mask;
+
+static void fail(struct job *j, int stage) {
+	j->err = errno;
+	j->stage = stage;
+	_exit(127);
+}
+
+static int child(void *arg) {
+	struct job *j = arg;
+	for (int i = 0; i < 3; i++)
+		if (dup2(j->fds[i], i) < 0) fail(j, STAGE_STDIO);
+	if (setsid() < 0) fail(j, STAGE_SESSION);
+	if ((j->flags & FLAG_TERMINAL) && ioctl(0, TIOCSCTTY, 0) < 0) fail(j, STAGE_TERMINAL);
+	if (chdir(j->cwd) < 0) fail(j, STAGE_CWD);
+	if (sigprocmask(SIG_SETMASK, &empty_mask, NULL) < 0) fail(j, STAGE_SESSION);
+	const char *file = j->argv[0];
+	if (strchr(file, '/')) {
+		execve(file, j->argv, j->envp);
+		fail(j, STAGE_EXEC);
+	}
+	/* The search execvpe() does: ENOENT and ENOTDIR move on; any other error is kept. */
+	int saved = ENOENT;
+	size_t flen = strlen(file);
+	for (const char *dir = j->path; dir;) {
+		const char *end = strchr(dir, ':');
+		size_t dlen = end ? (size_t)(end - dir) : strlen(dir);
+		if (dlen + flen + 2 <= sizeof j->exe) {
+			memcpy(j->exe, dir, dlen);
+			size_t at = dlen;
+			if (dlen) j->exe[at++] = '/';
+			memcpy(j->exe + at, file, flen + 1);
+			execve(j->exe, j->argv, j->envp);
+			if (errno != ENOENT && errno != ENOTDIR) saved = errno;
+		}
+		dir = end ? end + 1 : NULL;
+	}
+	errno = saved;
+	fail(j, STAGE_EXEC);
+	return 127;
+}
+
+static void send_reply(int sock, struct reply r) {
+	while (send(sock, &r, sizeof r, 0) < 0 && errno == EINTR) {
+	}
+}
+
+/* Parse one request in `request` (n bytes) into j; returns STAGE_OK or STAGE_REQUEST. */
+static int parse(struct job *j, size_t n) {
+	struct request_header h;
+	if (n < sizeof h) return STAGE_REQUEST;
+	memcpy(&h, request, sizeof h);
+	request[n] = 0;
+	size_t count = 0;
+	for (char *s = request + sizeof h; s < request + n && count < MAX_STRINGS; s += strlen(s) + 1) strings[count++] = s;
+	if (h.argc < 1 || (size_t)h.argc + h.envc + 1 != count) return STAGE_REQUEST;
+	j->flags = h.flags;
+	j->cwd = strings[0];
+	/* argv is strings[1..argc]; the environment moves up one to leave argv its NULL. */
+	memmove(strings + 2 + h.argc, strings + 1 + h.argc, h.envc * sizeof(char *));
+	strings[1 + h.argc] = NULL;
+	j->argv = strings + 1;
+	j->envp = strings + 2 + h.argc;
+	j->envp[h.envc] = NULL;
+	j->path = DEFAULT_PATH;
+	for (uint32_t i = 0; i < h.envc; i++)
+		if (!strncmp(j->envp[i], "PATH=", 5)) j->path = j->envp[i] + 5;
+	return STAGE_OK;
+}
+
+static void start(int sock) {
+	struct iovec iov = {request, MAX_REQUEST};
+	char control[CMSG_SPACE(3 * sizeof(int))];
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+	ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+	if (n <= 0) exit(0); /* the supervisor is gone */
+	struct job j = {.fds = {-1, -1, -1}};
+	int nfds = 0;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+		nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		memcpy(j.fds, CMSG_DATA(c), (nfds < 3 ? nfds : 3) * sizeof(int));
+	}
+	struct reply r = {REPLY_STARTED, -1, EINVAL, STAGE_REQUEST};
+	int exec_done[2] = {-1, -1};
+	pid_t pid = -1;
+	if (nfds == 3 && !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && parse(&j, (size_t)n) == STAGE_OK) {
+		j.stage = STAGE_OK;
+		if (pipe2(exec_done, O_CLOEXEC) < 0 || (pid = clone(child, child_stack + sizeof child_stack, CLONE_VM | SIGCHLD, &j)) < 0) {
+			r.err = errno;
+			r.stage = STAGE_CLONE;
+		} else {
+			r = (struct reply){REPLY_STARTED, pid, 0, STAGE_OK};
+		}
+		if (exec_done[1] >= 0) close(exec_done[1]);
+	}
+	/* The child has a copy of the fd table: ours go now, and the start is answered at once. */
+	for (int i = 0; i < nfds && i < 3; i++) close(j.fds[i]);
+	send_reply(sock, r);
+	if (pid > 0) {
+		/* Its memory is ours until its execve takes (or it exits): the end of file on the pipe.
+		 * Then, if it could not exec, why. Its exit is reported after this, by reap(). */
+		char byte;
+		while (read(exec_done[0], &byte, 1) < 0 && errno == EINTR) {
+		}
+		if (j.stage != STAGE_OK) send_reply(sock, (struct reply){REPLY_FAILED, pid, j.err, j.stage});
+	}
+	if (exec_done[0] >= 0) close(exec_done[0]);
+}
+
+static void reap(int sock, int sigfd) {
+	struct signalfd_siginfo info;
+	while (read(sigfd, &info, sizeof info) > 0) {
+	}
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) send_reply(sock, (struct reply){REPLY_EXITED, pid, status, 0});
+}
+
+int main(int argc, char **argv) {
+	if (argc != 2) return 2;
+	int sock = atoi(argv[1]);
+	if (fcntl(sock, F_SETFD, FD_CLOEXEC) < 0) return 2;
+	sigset_t chld;
+	sigemptyset(&empty_mask);
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	int sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sigfd < 0) return 2;
+	for (;;) {
+		struct pollfd fds[2] = {{sock, POLLIN, 0}, {sigfd, POLLIN, 0}};
+		if (poll(fds, 2, -1) < 0) continue;
+		if (fds[1].revents) reap(sock, sigfd);
+		if (fds[0].revents) start(sock);
+	}
+}

@@ -1,0 +1,140 @@
+"""How the sandbox supervisor starts processes, here on the host: by squall-spawn (spawn.c, built
+as the worker builds it) and by itself (where no C compiler was found). Both must behave the same:
+exit codes, output on the given fds, the environment and working dir, the errors Popen raises, a
+session of its own, a controlling terminal. (The sandbox tests run the same paths under gVisor.)"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import time
+
+import pytest
+
+from squall.sandbox import supervisor
+from squall.worker import supervisor_dir
+
+ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "GREETING": "hi there"}
+
+
+@pytest.fixture(scope="module")
+def helper(tmp_path_factory) -> pathlib.Path:
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.fail("no C compiler: `make install` installs gcc and libc6-dev (scripts/install-system-deps.sh)")
+    target = tmp_path_factory.mktemp("spawn") / supervisor_dir.SPAWN_HELPER
+    assert supervisor_dir.build_spawn_helper(supervisor_dir.SOURCES / "spawn.c", target)
+    return target
+
+
+@pytest.fixture(params=["squall-spawn", "python"])
+def spawner(request, helper, monkeypatch):
+    if request.param == "python":
+        yield None
+        return
+    monkeypatch.setattr(supervisor, "SPAWN_HELPER", str(helper))
+    s = supervisor.Spawner.start()
+    assert s is not None
+    yield s
+    s.sock.close()
+    os.waitpid(s.pid, 0)
+
+
+def wait(spawner, pid: int) -> int:
+    """The exit code: by reaping the child ourselves (started here), or from squall-spawn's
+    reports; raises the error of a process that could not exec, as the supervisor reports it."""
+    try:
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    except ChildProcessError:  # squall-spawn's child
+        assert spawner is not None
+    failure = None
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for i, (p, status, failed) in enumerate(spawner.events):
+            if p != pid:
+                continue
+            del spawner.events[i]
+            if failed is not None:
+                failure = failed[2]
+                break
+            if failure is not None:
+                raise failure
+            return os.waitstatus_to_exitcode(status)
+        else:
+            spawner.sock.settimeout(1)
+            try:
+                spawner._event(*spawner._reply(0))
+            finally:
+                spawner.sock.setblocking(True)
+    raise AssertionError(f"no exit reported for {pid}")
+
+
+def run(spawner, argv, cwd="/", env=ENV, stdin=b""):
+    pid, stdin_fd, outputs = supervisor._spawn_on_pipes(spawner, argv, cwd, env)
+    os.set_blocking(stdin_fd, True)
+    try:
+        os.write(stdin_fd, stdin)
+    except BrokenPipeError:  # it could not exec
+        pass
+    os.close(stdin_fd)
+    got = {1: b"", 2: b""}
+    for fd, which in outputs.items():
+        os.set_blocking(fd, True)
+        while chunk := os.read(fd, 65536):
+            got[which] += chunk
+        os.close(fd)
+    return wait(spawner, pid), got[1].decode(), got[2].decode()
+
+
+def test_output_exit_codes_env_and_cwd(spawner, tmp_path):
+    assert run(spawner, ["sh", "-c", "echo out; echo err >&2; exit 3"]) == (3, "out\n", "err\n")
+    assert run(spawner, ["sh", "-c", 'echo "$GREETING"']) == (0, "hi there\n", "")
+    assert run(spawner, ["pwd"], cwd=str(tmp_path)) == (0, f"{tmp_path}\n", "")
+    assert run(spawner, ["cat"], stdin=b"fed in") == (0, "fed in", "")
+    assert run(spawner, ["/bin/echo", "by path"]) == (0, "by path\n", "")
+    assert run(spawner, ["sh", "-c", "kill -TERM $$"])[0] == -15
+
+
+def test_each_process_leads_a_session_with_default_signals(spawner):
+    code, out, _ = run(spawner, ["sh", "-c", "cat /proc/$$/stat; grep -E 'SigBlk|SigIgn' /proc/$$/status"])
+    fields = out.split(")")[1].split()
+    pid = int(out.split()[0])
+    assert code == 0 and int(fields[3]) == pid and int(fields[2]) == pid  # its own session and group
+    assert "SigBlk:\t0000000000000000" in out and "SigIgn:\t0000000000000000" in out
+
+
+def test_errors_are_the_ones_popen_raises(spawner, tmp_path):
+    with pytest.raises(FileNotFoundError) as missing:
+        run(spawner, ["no-such-program-here"])
+    assert missing.value.filename == "no-such-program-here"
+    with pytest.raises(FileNotFoundError) as no_dir:
+        run(spawner, ["true"], cwd=str(tmp_path / "gone"))
+    assert no_dir.value.filename == str(tmp_path / "gone")
+    script = tmp_path / "not-executable"
+    script.write_text("#!/bin/sh\n")
+    with pytest.raises(PermissionError):
+        run(spawner, [str(script)])
+    with pytest.raises(ValueError, match="illegal environment variable name"):
+        run(spawner, ["true"], env={"A=B": "1"})
+    with pytest.raises(ValueError):
+        run(spawner, ["true"], env={"A": "nul\0byte"})
+
+
+def test_a_terminal_becomes_the_controlling_one(spawner):
+    master, pid = supervisor._spawn_on_pty(spawner, ["sh", "-c", "tty; test -t 0 && echo is-a-tty"], "/", ENV, {"rows": 30, "cols": 100})
+    out = b""
+    os.set_blocking(master, True)
+    try:
+        while chunk := os.read(master, 4096):
+            out += chunk
+    except OSError:  # EIO once the terminal's last user is gone
+        pass
+    os.close(master)
+    assert wait(spawner, pid) == 0
+    assert b"/dev/pts/" in out and b"is-a-tty" in out
+
+
+def test_a_request_too_large_for_the_spawner_is_started_anyway(spawner):
+    big = "x" * (supervisor.SPAWN_MAX_REQUEST + 1)
+    code, out, _ = run(spawner, ["sh", "-c", 'echo "${#BIG}"'], env={**ENV, "BIG": big})
+    assert (code, out) == (0, f"{len(big)}\n")
