@@ -8,6 +8,9 @@ from __future__ import annotations
 import os
 import pathlib
 import shutil
+import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -28,16 +31,16 @@ def helper(tmp_path_factory) -> pathlib.Path:
 
 
 @pytest.fixture(params=["squall-spawn", "python"])
-def spawner(request, helper, monkeypatch):
+def spawner(request, helper):
     if request.param == "python":
         yield None
         return
-    monkeypatch.setattr(supervisor, "SPAWN_HELPER", str(helper))
-    s = supervisor.Spawner.start()
-    assert s is not None
-    yield s
-    s.sock.close()
-    os.waitpid(s.pid, 0)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    proc = subprocess.Popen([str(helper), str(theirs.fileno())], pass_fds=(theirs.fileno(),))
+    theirs.close()
+    yield supervisor.Spawner(ours, proc.pid)
+    ours.close()
+    assert proc.wait(timeout=10) == 0  # it ends with the supervisor's end of the socket
 
 
 def wait(spawner, pid: int) -> int:
@@ -138,3 +141,30 @@ def test_a_request_too_large_for_the_spawner_is_started_anyway(spawner):
     big = "x" * (supervisor.SPAWN_MAX_REQUEST + 1)
     code, out, _ = run(spawner, ["sh", "-c", 'echo "${#BIG}"'], env={**ENV, "BIG": big})
     assert (code, out) == (0, f"{len(big)}\n")
+
+
+def test_init_mode_forks_a_server_and_becomes_the_supervisor(helper):
+    """`squall-spawn --init CMD` becomes CMD (same pid), which finds a squall-spawn serving fd 3
+    (its last two arguments: the fd and the server's pid) and starts processes through it; that
+    server ends when CMD does."""
+    script = (
+        "import os, sys, time\n"
+        "from squall.sandbox import supervisor\n"
+        "s = supervisor.Spawner.from_argv(sys.argv)\n"
+        "assert s is not None and sys.argv[1] == '3'\n"
+        "assert os.waitpid(s.pid, os.WNOHANG) == (0, 0)  # our child\n"
+        "pid, stdin, outs = supervisor._spawn_on_pipes(s, ['sh', '-c', 'exit 5'], '/', dict(os.environ))\n"
+        "while not s.events: s.receive() or time.sleep(0.01)\n"
+        "assert s.events[0][:2] == (pid, 5 << 8), s.events\n"
+        "print(os.getpid(), s.pid, flush=True)\n"
+        "sys.exit(7)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(pathlib.Path(supervisor.__file__).parents[2])}
+    with subprocess.Popen([str(helper), "--init", sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True) as proc:
+        me, server = map(int, proc.stdout.read().split())
+        assert proc.wait(timeout=30) == 7
+    assert me == proc.pid
+    deadline = time.monotonic() + 10
+    while pathlib.Path(f"/proc/{server}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # reparented to init, which reaps it
+    assert not pathlib.Path(f"/proc/{server}").exists() or "Z" in pathlib.Path(f"/proc/{server}/stat").read_text().split(")")[1][:3]

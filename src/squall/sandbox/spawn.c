@@ -6,7 +6,14 @@
  * start is a dozen calls. Built static by the worker (squall/worker/supervisor_dir.py), so it runs
  * in any image; where no C compiler is found, the supervisor starts processes itself.
  *
- * The supervisor starts it with one end of a SOCK_SEQPACKET socketpair as the fd named by argv[1].
+ * It starts the sandbox: `squall-spawn --init python3 ... supervisor` (the sandbox's main process)
+ * forks itself to serve a new SOCK_SEQPACKET socketpair, then execs the supervisor, with the other
+ * end as fd 3 and two more arguments: "3" and the server's pid. So the supervisor stays
+ * the sandbox's init (which user code cannot kill), and this program is started without a start by
+ * CPython. (`squall-spawn FD` serves a socket it was given instead: the unit tests start it so.) It
+ * exits when the supervisor's end closes. User code can kill it (`kill -9 -1`): the supervisor then
+ * reaps what it had started, and starts processes itself.
+
  * Requests, one a message: struct request_header, then NUL-terminated strings (the working dir,
  * argc arguments, envc "NAME=value" pairs), with exactly 3 fds (stdin, stdout, stderr) in
  * SCM_RIGHTS. Replies, 4 int32s each:
@@ -14,14 +21,10 @@
  *   that failed (a bad request, or clone() failed);
  * - REPLY_FAILED follows it when the new process could not exec: its pid, errno and stage (the
  *   working dir, the program...); it then exits with 127;
- * - REPLY_EXITED: a process ended, with its raw wait status. Its children are its own: it reaps
- *   them (gVisor's CLONE_PARENT children cannot be waited for by the grandparent, so the supervisor
- *   cannot reap them itself).
- * It exits when the supervisor's end closes.
+ * - REPLY_EXITED: a process it started ended, with its raw wait status.
  *
  * Each process is started with clone(CLONE_VM): no copy of this address space. Its start is answered
- * at once, so the supervisor knows the pid before the process runs (a process that kills this
- * program, `kill -9 -1`, cannot leave its own start unanswered); the next request is read only
+ * at once, so the supervisor knows the pid before the process runs; the next request is read only
  * once the child's execve took or failed (the end of a close-on-exec pipe), as until then it runs
  * in this program's memory. The child becomes the leader of a new session, with an empty signal
  * mask and default dispositions (this program changes none).
@@ -33,6 +36,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -140,13 +144,14 @@ static int parse(struct job *j, size_t n) {
 	return STAGE_OK;
 }
 
-static void start(int sock) {
+/* Answer one request; 0, or -1 once the supervisor's end is closed. */
+static int start(int sock) {
 	struct iovec iov = {request, MAX_REQUEST};
 	char control[CMSG_SPACE(3 * sizeof(int))];
 	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
 	ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
-	if (n <= 0) exit(0); /* the supervisor is gone */
+	if (n < 0 && (errno == EINTR || errno == EAGAIN)) return 0;
+	if (n <= 0) return -1;
 	struct job j = {.fds = {-1, -1, -1}};
 	int nfds = 0;
 	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
@@ -179,32 +184,62 @@ static void start(int sock) {
 		if (j.stage != STAGE_OK) send_reply(sock, (struct reply){REPLY_FAILED, pid, j.err, j.stage});
 	}
 	if (exec_done[0] >= 0) close(exec_done[0]);
+	return 0;
 }
 
-static void reap(int sock, int sigfd) {
-	struct signalfd_siginfo info;
-	while (read(sigfd, &info, sizeof info) > 0) {
-	}
+static void reap(int sock) {
 	int status;
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) send_reply(sock, (struct reply){REPLY_EXITED, pid, status, 0});
 }
 
+/* --init CMD...: fork this program to serve a new socketpair, and become `CMD... 3 PID` (the
+ * supervisor), with the other end as fd 3. Returns only in the forked child: its end of the socket. */
+static int become_supervisor(int argc, char **argv) {
+	int pair[2];
+	pid_t helper = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) == 0 && (helper = fork()) == 0) {
+		close(pair[1]);
+		return pair[0];
+	}
+	char pid[16], *args[argc + 3];
+	memcpy(args, argv, argc * sizeof(char *));
+	args[argc] = args[argc + 1] = args[argc + 2] = NULL;
+	if (helper > 0 && dup2(pair[1], 3) == 3) { /* dup2 clears close-on-exec */
+		snprintf(pid, sizeof pid, "%d", (int)helper);
+		args[argc] = "3";
+		args[argc + 1] = pid;
+	} /* else (no fork): the supervisor starts processes itself */
+	execvp(args[0], args);
+	_exit(127);
+}
+
 int main(int argc, char **argv) {
-	if (argc != 2) return 2;
-	int sock = atoi(argv[1]);
-	if (fcntl(sock, F_SETFD, FD_CLOEXEC) < 0) return 2;
+	int sock;
+	if (argc >= 3 && !strcmp(argv[1], "--init")) {
+		sock = become_supervisor(argc - 2, argv + 2);
+	} else if (argc == 2) {
+		sock = atoi(argv[1]);
+		if (fcntl(sock, F_SETFD, FD_CLOEXEC) < 0) return 2;
+	} else {
+		return 2;
+	}
 	sigset_t chld;
 	sigemptyset(&empty_mask);
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, NULL);
 	int sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sigfd < 0) return 2;
+	if (sock < 0 || sigfd < 0) return 2;
 	for (;;) {
-		struct pollfd fds[2] = {{sock, POLLIN, 0}, {sigfd, POLLIN, 0}};
+		struct pollfd fds[2] = {{sigfd, POLLIN, 0}, {sock, POLLIN, 0}};
 		if (poll(fds, 2, -1) < 0) continue;
-		if (fds[1].revents) reap(sock, sigfd);
-		if (fds[0].revents) start(sock);
+		if (fds[0].revents) {
+			struct signalfd_siginfo info;
+			while (read(sigfd, &info, sizeof info) > 0) {
+			}
+			reap(sock);
+		}
+		if (fds[1].revents && start(sock) < 0) return 0; /* the supervisor is gone */
 	}
 }

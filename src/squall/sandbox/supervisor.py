@@ -51,7 +51,6 @@ except ImportError:  # an interpreter without it: subprocess (below) is used ins
     _posixsubprocess = None
 
 LINK = "/opt/squall/run/link.sock"
-SPAWN_HELPER = "/opt/squall/sandbox/squall-spawn"  # see spawn.c
 SPAWN_MAX_REQUEST = 64 * 1024  # larger argv + environment: started by the supervisor itself
 RESUME_NONCE = "/opt/squall/resume/nonce"  # config.CONTAINER_RESUME_DIR
 RESUME_POLL_S = 0.002  # while detached for a snapshot
@@ -131,7 +130,7 @@ class Proc:
 
 
 class Supervisor:
-    def __init__(self, link) -> None:
+    def __init__(self, link, spawner: Spawner | None = None) -> None:
         self.link = link
         self.base_env = dict(os.environ)
         self.env: dict[str, str] = dict(self.base_env)
@@ -159,8 +158,7 @@ class Supervisor:
         self.next_watchdog = 0.0
         self.done_files: list[tuple[int, dict, bytes]] = []
         self.lock = _thread.allocate_lock()
-        self.spawner: Spawner | None = None
-        self.nproc_limit = 0
+        self.spawner = spawner
         self.sig_r, sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.file_r, self.file_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         _signal.set_wakeup_fd(sig_w)
@@ -168,6 +166,8 @@ class Supervisor:
         self._watch(link.fileno(), EPOLLIN, self._on_link, None)
         self._watch(self.sig_r, EPOLLIN, self._on_signal, None)
         self._watch(self.file_r, EPOLLIN, self._on_files, None)
+        if spawner is not None:
+            self._watch(spawner.sock.fileno(), EPOLLIN, self._on_spawner, None)
 
     # -- the loop ------------------------------------------------------------------------------
     def _watch(self, fd: int, mask: int, handler, arg) -> None:
@@ -180,8 +180,6 @@ class Supervisor:
 
     def run(self) -> int:
         self._send("hello", sys.version.split()[0])
-        # While the worker takes the hello in, so that the first exec finds it running.
-        self._start_spawner()
         while not self.lost and not (self.closing and not self.outbuf):
             timeout = max(0.0, self.next_watchdog - self.now) if self.next_watchdog else (WATCHDOG_S if self.procs else IDLE_WATCHDOG_S)
             if self.detached:
@@ -337,7 +335,6 @@ class Supervisor:
                 resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
             except (ValueError, OSError):
                 pass
-            self.nproc_limit = limit
             if self.spawner is not None:  # started before the limit: it forks the user's processes
                 self.spawner.limit_processes(limit)
         if init.get("command"):
@@ -348,8 +345,6 @@ class Supervisor:
         argv = list(req.get("argv", []))
         env = {**self.env, **req.get("env", {})}
         cwd = req.get("workdir") or self.workdir
-        if self.spawner is None:
-            self._start_spawner()
         try:
             if "pty" in req:
                 master, pid = _spawn_on_pty(self.spawner, argv, cwd, {"TERM": "xterm-256color", **env}, req["pty"])
@@ -408,8 +403,8 @@ class Supervisor:
         self._reap()
 
     def _reap(self) -> None:
-        """Reap every ended child: ours (the spawner's, if it died), and orphans handed to the
-        supervisor (the sandbox's init)."""
+        """Reap every ended child: squall-spawn, the processes the supervisor started itself, and
+        orphans handed to the supervisor (the sandbox's init)."""
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -433,13 +428,6 @@ class Supervisor:
             self._maybe_report(p)
 
     # -- the spawner (spawn.c) -------------------------------------------------------------------
-    def _start_spawner(self) -> None:
-        self.spawner = Spawner.start()
-        if self.spawner is not None:
-            if self.nproc_limit:
-                self.spawner.limit_processes(self.nproc_limit)
-            self._watch(self.spawner.sock.fileno(), EPOLLIN, self._on_spawner, None)
-
     def _on_spawner(self, fd: int, mask: int, _) -> None:
         try:
             self.spawner.receive()
@@ -462,8 +450,8 @@ class Supervisor:
             self._send("output", {"exec_id": p.exec_id, "fd": 2}, (p.start_error[1] + "\n").encode())
 
     def _spawner_lost(self) -> None:
-        """It died (killed by user code, or with a fork bomb's session): its children are now the
-        supervisor's, reaped as orphans; the next exec starts another."""
+        """It died (user code killed it: `kill -9 -1`): what it reported is taken, its children are
+        now the supervisor's (reaped as orphans), and from now on the supervisor starts processes itself."""
         spawner, self.spawner = self.spawner, None
         if spawner is not None:
             try:
@@ -757,26 +745,15 @@ class Spawner:
         self.starting: dict[int, tuple[str, str]] = {}  # pid -> (program, cwd), until it exits
 
     @classmethod
-    def start(cls) -> Spawner | None:
-        if not os.path.exists(SPAWN_HELPER):
+    def from_argv(cls, argv: list[str]) -> Spawner | None:
+        """squall-spawn, if it started the supervisor (`squall-spawn --init` adds its fd and pid
+        to the supervisor's arguments, see spawn.c)."""
+        if len(argv) != 3:
             return None
-        ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
-        try:
-            devnull = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                pid = _spawn([SPAWN_HELPER, str(theirs.fileno())], "/", {}, (devnull, 2, 2), keep=(theirs.fileno(),))
-            finally:
-                os.close(devnull)
-        except (OSError, ValueError, RuntimeError) as exc:
-            ours.close()
-            print(f"squall sandbox supervisor: cannot start {SPAWN_HELPER} ({exc}); starting processes itself", file=sys.stderr)
-            return None
-        finally:
-            theirs.close()
-        return cls(ours, pid)
+        return cls(_socket.socket(fileno=int(argv[1])), int(argv[2]))
 
     def limit_processes(self, limit: int) -> None:
-        """RLIMIT_NPROC for the processes it forks (it was started before the supervisor's own)."""
+        """RLIMIT_NPROC for the processes it forks (it started before the supervisor set its own)."""
         import resource
 
         try:
@@ -812,7 +789,7 @@ class Spawner:
         if pid < 0:
             if stage == self.STAGE_CLONE:
                 raise OSError(err, os.strerror(err))
-            raise RuntimeError(f"{SPAWN_HELPER} refused the request ({os.strerror(err)})")
+            raise RuntimeError(f"squall-spawn refused the request ({os.strerror(err)})")
         self.starting[pid] = (argv[0], cwd)
         return pid
 
@@ -1052,7 +1029,8 @@ def _connect(path: str, attempts: int = 50):
 def main() -> None:
     _no_dumps()
     _signal.signal(_signal.SIGTERM, lambda *_: os._exit(143))
-    code = Supervisor(_connect(LINK)).run()
+    spawner = Spawner.from_argv(sys.argv)
+    code = Supervisor(_connect(LINK), spawner).run()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -29,6 +29,7 @@ from squall._proto.squall.v1 import sandbox_pb2 as sb_pb
 from squall._proto.squall.v1 import worker_pb2
 from squall.runtime.base import ContainerSpec, Mount, Runtime
 from squall.runtime.network import NetworkPolicy
+from squall.worker import supervisor_dir
 from squall.worker.sandbox_link import CONTAINER_LINK, SupervisorLink
 
 if TYPE_CHECKING:
@@ -48,6 +49,14 @@ SUPERVISOR_DIR = "/opt/squall/sandbox"
 # `-I -S`: no site, no user paths, no PYTHON* variables: the supervisor imports only the modules
 # built into the interpreter (and subprocess), from its compiled file when the versions match.
 SUPERVISOR_ARGV = ["python3", "-I", "-S", "-c", f"import sys; sys.path.insert(0, {SUPERVISOR_DIR!r}); import supervisor; supervisor.main()"]
+
+
+def supervisor_argv(host_dir: pathlib.Path) -> list[str]:
+    """The sandbox's main process: the supervisor, through squall-spawn (which forks itself to start
+    the supervisor's processes, then becomes it) where the worker could build it (supervisor_dir.py)."""
+    if (host_dir / supervisor_dir.SPAWN_HELPER).exists():
+        return [f"{SUPERVISOR_DIR}/{supervisor_dir.SPAWN_HELPER}", "--init", *SUPERVISOR_ARGV]
+    return SUPERVISOR_ARGV
 
 
 def runtime_memory_limit_mb(limit_mb: int) -> int:
@@ -70,7 +79,7 @@ def sandbox_spec(worker: Worker, start: sb_pb.StartSandbox, runtime: Runtime, li
     if runtime.name == "gvisor":
         pids = max(pids, GVISOR_THREAD_HEADROOM)
     return ContainerSpec(
-        container_id=start.sandbox_id, rootfs=worker.rootfs, argv=SUPERVISOR_ARGV, env=env, mounts=mounts,
+        container_id=start.sandbox_id, rootfs=worker.rootfs, argv=supervisor_argv(worker.supervisor_dir), env=env, mounts=mounts,
         workdir="/", cpu_limit=start.cpu_limit, memory_limit_mb=runtime_memory_limit_mb(start.memory_limit_mb), pids_limit=pids,
         network=_network(start),
     )
