@@ -1,18 +1,18 @@
-"""The supervisor inside a sandbox: its PID 1.
+"""The supervisor inside a sandbox: its init (PID 1).
 
 It holds one link to the worker, a unix socket bind-mounted into the sandbox at LINK. The worker
 relays between the link and the control plane (squall/worker/sandbox_link.py), so the sandbox
 holds no credential and cannot reach the control plane at all. The worker sends commands (init,
 exec, stdin, kill, resize, file requests); the supervisor sends events (outputs, exits, file
-replies). The user's processes are its children, each in a session of its own, so a timeout or a
-runaway process tree can be killed as a whole.
+replies). The user's processes each run in a session of their own, so a timeout or a runaway
+process tree can be killed as a whole (processes.py: starting, finding and killing them).
 
 It is started with `python3 -I -S` and imports only modules built into the interpreter: under
 gVisor every module costs milliseconds, and this process is on the path of every sandbox's start.
 So: an epoll loop instead of asyncio, its own framing instead of gRPC, and processes started by
 `squall-spawn` (spawn.c, a static C program the worker builds: under gVisor's ptrace platform each
-system call costs tens of microseconds, and CPython's own start of a process makes ~80 of them),
-or with `_posixsubprocess` (what subprocess.Popen uses underneath) where that program is missing.
+system call costs tens of microseconds, and CPython's own start of a process makes ~80 of them).
+`squall-spawn --init` is the sandbox's main process: it forks its server, then execs this.
 
 Frames on the link: a 4-byte big-endian length, then the body.
 - worker -> supervisor: `marshal` of a dict {"kind": ..., fields...} (the worker is trusted);
@@ -46,12 +46,11 @@ import sys
 import time
 
 try:
-    import _posixsubprocess
-except ImportError:  # an interpreter without it: subprocess (below) is used instead
-    _posixsubprocess = None
+    from . import processes  # as squall.sandbox.supervisor (the host's tests)
+except ImportError:  # in the sandbox: a top-level module, beside this one
+    import processes
 
 LINK = "/opt/squall/run/link.sock"
-SPAWN_MAX_REQUEST = 64 * 1024  # larger argv + environment: started by the supervisor itself
 RESUME_NONCE = "/opt/squall/resume/nonce"  # config.CONTAINER_RESUME_DIR
 RESUME_POLL_S = 0.002  # while detached for a snapshot
 MAIN = ""  # the exec id of the main command
@@ -60,13 +59,8 @@ MAX_FRAME = 8 << 20
 WATCHDOG_S = 0.01  # while user processes run
 IDLE_WATCHDOG_S = 0.5
 MEMORY_WATCH_S = 0.002  # while memory use is past half the limit
-MEMORY_USAGE = "/sys/fs/cgroup/memory/memory.usage_in_bytes"
-MEMORY_STAT = "/sys/fs/cgroup/memory/memory.stat"
 NPROC_HEADROOM = 64  # the supervisor's threads (file I/O) under RLIMIT_NPROC
 PR_SET_DUMPABLE = 4
-TIOCSCTTY = 0x540E
-TIOCSWINSZ = 0x5414
-SIGKILL = _signal.SIGKILL
 EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP = select.EPOLLIN, select.EPOLLOUT, select.EPOLLERR, select.EPOLLHUP
 
 
@@ -130,7 +124,7 @@ class Proc:
 
 
 class Supervisor:
-    def __init__(self, link, spawner: Spawner | None = None) -> None:
+    def __init__(self, link, spawner: processes.Spawner | None = None) -> None:
         self.link = link
         self.base_env = dict(os.environ)
         self.env: dict[str, str] = dict(self.base_env)
@@ -271,7 +265,7 @@ class Supervisor:
         elif kind == "resize":
             p = self.procs.get(cmd.get("exec_id", ""))
             if p is not None and p.master is not None:
-                _set_size(p.master, cmd.get("size", {}))
+                processes.set_size(p.master, cmd.get("size", {}))
         elif kind == "quiesce":
             self._quiesce(cmd)
 
@@ -347,18 +341,18 @@ class Supervisor:
         cwd = req.get("workdir") or self.workdir
         try:
             if "pty" in req:
-                master, pid = _spawn_on_pty(self.spawner, argv, cwd, {"TERM": "xterm-256color", **env}, req["pty"])
+                master, pid = processes.spawn_on_pty(self.spawner, argv, cwd, {"TERM": "xterm-256color", **env}, req["pty"])
                 outputs, stdin_fd = {master: 1}, None
             else:
                 master = None
-                pid, stdin_fd, outputs = _spawn_on_pipes(self.spawner, argv, cwd, env)
-        except SpawnerLost as exc:
+                pid, stdin_fd, outputs = processes.spawn_on_pipes(self.spawner, argv, cwd, env)
+        except processes.SpawnerLost as exc:
             self._spawner_lost()
             self._send("output", {"exec_id": exec_id, "fd": 2}, f"{exc}\n".encode())
             self._exited(exec_id, 126, str(exc))
             return
         except (OSError, ValueError, RuntimeError) as exc:
-            code, why = _start_error(argv[0] if argv else "(no command)", cwd, exc)
+            code, why = processes.start_error(argv[0] if argv else "(no command)", cwd, exc)
             self._send("output", {"exec_id": exec_id, "fd": 2}, (why + "\n").encode())
             self._exited(exec_id, code, why)
             return
@@ -431,7 +425,7 @@ class Supervisor:
     def _on_spawner(self, fd: int, mask: int, _) -> None:
         try:
             self.spawner.receive()
-        except SpawnerLost:
+        except processes.SpawnerLost:
             self._spawner_lost()
         self._take_events()
 
@@ -446,7 +440,7 @@ class Supervisor:
             return
         p = self.by_pid.get(pid)  # it could not exec: it exits with 127, reported as this
         if p is not None and p.start_error is None:
-            p.start_error = _start_error(*failure)
+            p.start_error = processes.start_error(*failure)
             self._send("output", {"exec_id": p.exec_id, "fd": 2}, (p.start_error[1] + "\n").encode())
 
     def _spawner_lost(self) -> None:
@@ -456,7 +450,7 @@ class Supervisor:
         if spawner is not None:
             try:
                 spawner.receive()  # the exits it reported before it died
-            except SpawnerLost:
+            except processes.SpawnerLost:
                 pass
             events = spawner.events
             self._unwatch(spawner.sock.fileno())
@@ -506,7 +500,7 @@ class Supervisor:
     def _kill(self, p: Proc, reason: str) -> None:
         if not p.kill_reason:
             p.kill_reason = reason
-        _kill_session(p.pid)
+        processes.kill_session(p.pid)
 
     def _stdin(self, req: dict) -> None:
         p = self.procs.get(req.get("exec_id", ""))
@@ -584,7 +578,7 @@ class Supervisor:
         # children when it was killed): look for ended children here too.
         self._reap()
         # Also with no exec left: a bomb's processes can outlive the exec that started them.
-        if self.pids_limit and _count_processes() - (self.spawner is not None) > self.pids_limit:
+        if self.pids_limit and processes.count_processes() - (self.spawner is not None) > self.pids_limit:
             self._contain()
         if self.memory_limit and self.procs:
             self._check_memory()
@@ -593,12 +587,12 @@ class Supervisor:
     def _check_memory(self) -> None:
         """Near the memory limit, kill the exec using the most memory, and say why: otherwise the
         runtime's OOM kill would take the whole sandbox (gVisor) or end it without a reason."""
-        usage = _memory_usage()
+        usage = processes.memory_usage()
         self.memory_high = usage is not None and usage > self.memory_limit // 2
         if usage is None or usage < self.memory_limit:
             return
-        sessions = _sessions()
-        rss = {p: sum(_rss(pid) for pid in sessions.get(p.pid, [p.pid])) for p in self.procs.values() if not p.kill_reason and p.code is None}
+        sessions = processes.sessions()
+        rss = {p: sum(processes.rss(pid) for pid in sessions.get(p.pid, [p.pid])) for p in self.procs.values() if not p.kill_reason and p.code is None}
         if rss:
             victim = max(rss, key=rss.get)
             self._kill(victim, f"out of memory (limit {self.memory_limit >> 20} MiB): it used {rss[victim] >> 20} MiB and was killed")
@@ -606,7 +600,7 @@ class Supervisor:
     def _contain(self) -> None:
         """Too many processes: kill the session that has the most (a fork bomb), then check."""
         why = f"killed: its processes went past the sandbox's limit of {self.pids_limit} processes (a fork bomb?)"
-        sessions = _sessions()
+        sessions = processes.sessions()
         if not sessions:
             return
         worst = max(sessions, key=lambda sid: len(sessions[sid]))
@@ -615,8 +609,8 @@ class Supervisor:
         if p is not None and not p.kill_reason:
             p.kill_reason = why
         for _ in range(50):
-            _signal_group(worst)
-            if _count_processes() <= self.pids_limit // 2:
+            processes.signal_group(worst)
+            if processes.count_processes() <= self.pids_limit // 2:
                 return
             time.sleep(0.01)
         # Still too many (the bomb escaped its session): stop every user process.
@@ -624,7 +618,7 @@ class Supervisor:
             if not q.kill_reason:
                 q.kill_reason = why
         try:
-            os.kill(-1, SIGKILL)  # every process but the supervisor itself
+            os.kill(-1, _signal.SIGKILL)  # every process but the supervisor itself
         except OSError:
             pass
 
@@ -715,301 +709,6 @@ def _read_nonce() -> str:
     return text.strip() if text.endswith("\n") else ""
 
 
-def _set_size(fd: int, size: dict) -> None:
-    import fcntl
-
-    try:
-        rows, cols = size.get("rows") or 24, size.get("cols") or 80
-        fcntl.ioctl(fd, TIOCSWINSZ, rows.to_bytes(2, sys.byteorder) + cols.to_bytes(2, sys.byteorder) + bytes(4))
-    except OSError:
-        pass
-
-
-class SpawnerLost(RuntimeError):
-    pass
-
-
-class Spawner:
-    """squall-spawn (spawn.c): starts processes for the supervisor and reports how they ended.
-    A start is a request and its answer (the pid) over a SOCK_SEQPACKET socketpair; what comes in
-    between or later (a process that could not exec, one that exited) waits in `events` until the
-    loop takes it, in order."""
-
-    STARTED, EXITED, FAILED = 0, 1, 2  # spawn.c's REPLY_*
-    STAGE_CWD, STAGE_EXEC, STAGE_CLONE = 5, 6, 7  # the stages that failed, for the errors Popen would raise
-
-    def __init__(self, sock, pid: int) -> None:
-        self.sock = sock
-        self.pid = pid
-        self.events: list[tuple[int, int, tuple | None]] = []  # (pid, wait status, None) or (pid, 0, (program, cwd, error))
-        self.starting: dict[int, tuple[str, str]] = {}  # pid -> (program, cwd), until it exits
-
-    @classmethod
-    def from_argv(cls, argv: list[str]) -> Spawner | None:
-        """squall-spawn, if it started the supervisor (`squall-spawn --init` adds its fd and pid
-        to the supervisor's arguments, see spawn.c)."""
-        if len(argv) != 3:
-            return None
-        return cls(_socket.socket(fileno=int(argv[1])), int(argv[2]))
-
-    def limit_processes(self, limit: int) -> None:
-        """RLIMIT_NPROC for the processes it forks (it started before the supervisor set its own)."""
-        import resource
-
-        try:
-            resource.prlimit(self.pid, resource.RLIMIT_NPROC, (limit, limit))
-        except (ValueError, OSError):
-            pass
-
-    def spawn(self, argv: list[str], cwd: str, env: dict[str, str], stdio: tuple[int, int, int], terminal: bool = False) -> int:
-        """Like _spawn(), but a failed exec comes later, as an event. Raises SpawnerLost if
-        squall-spawn is gone, OverflowError for a request too large for it (the caller then starts
-        the process itself)."""
-        strings = [cwd, *argv]
-        for k, v in env.items():
-            if "=" in k:
-                raise ValueError(f"illegal environment variable name {k!r}")
-            strings.append(f"{k}={v}")
-        encoded = [os.fsencode(x) for x in strings]
-        if any(b"\0" in x for x in encoded):
-            raise ValueError("embedded null byte")
-        body = b"".join(n.to_bytes(4, sys.byteorder) for n in (int(terminal), len(argv), len(env))) + b"\0".join(encoded) + b"\0"
-        if len(body) > SPAWN_MAX_REQUEST:
-            raise OverflowError
-        fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in stdio)
-        try:
-            self.sock.sendmsg([body], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
-            while True:
-                kind, pid, err, stage = self._reply(0)
-                if kind == self.STARTED:
-                    break
-                self._event(kind, pid, err, stage)
-        except OSError as exc:
-            raise SpawnerLost(f"cannot start {argv[0]!r}: the sandbox's process starter is gone ({exc.strerror or exc})") from None
-        if pid < 0:
-            if stage == self.STAGE_CLONE:
-                raise OSError(err, os.strerror(err))
-            raise RuntimeError(f"squall-spawn refused the request ({os.strerror(err)})")
-        self.starting[pid] = (argv[0], cwd)
-        return pid
-
-    def receive(self) -> None:
-        """Take what waits on the socket (the loop calls this when it is readable)."""
-        while True:
-            try:
-                kind, pid, value, stage = self._reply(_socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                return
-            except OSError as exc:
-                raise SpawnerLost(str(exc)) from None
-            self._event(kind, pid, value, stage)
-
-    def _event(self, kind: int, pid: int, value: int, stage: int) -> None:
-        if kind == self.EXITED:
-            self.starting.pop(pid, None)
-            self.events.append((pid, value, None))
-        elif kind == self.FAILED:
-            program, cwd = self.starting.get(pid, ("", ""))
-            if stage == self.STAGE_CWD:
-                exc = _os_error(value, cwd)
-            else:
-                exc = _os_error(value, program) if stage == self.STAGE_EXEC else OSError(value, os.strerror(value))
-            self.events.append((pid, 0, (program, cwd, exc)))
-
-    def _reply(self, flags: int) -> tuple[int, int, int, int]:
-        data = self.sock.recv(16, flags)
-        if len(data) != 16:
-            raise OSError(errno.EPIPE, "squall-spawn closed its socket")
-        return tuple(int.from_bytes(data[i : i + 4], sys.byteorder, signed=True) for i in range(0, 16, 4))
-
-
-def _start_error(program: str, cwd: str, exc: Exception) -> tuple[int, str]:
-    """The exit code and message of a process that could not be started (the shell's codes)."""
-    why = f"cannot start {program!r}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
-    if isinstance(exc, OSError) and exc.filename and exc.filename == cwd:
-        why = f"workdir {cwd!r} does not exist in the sandbox"
-    return 127 if isinstance(exc, FileNotFoundError) else 126, why
-
-
-def _os_error(err: int, filename: str) -> OSError:
-    return (FileNotFoundError if err == errno.ENOENT else OSError)(err, os.strerror(err), filename)
-
-
-def _start(spawner: Spawner | None, argv: list[str], cwd: str, env: dict[str, str], stdio: tuple[int, int, int], terminal: bool = False) -> int:
-    """Start a user's process: by squall-spawn where it runs, else by the supervisor itself."""
-    if not argv:
-        raise ValueError("no command given")
-    if spawner is not None:
-        try:
-            return spawner.spawn(argv, cwd, env, stdio, terminal)
-        except OverflowError:
-            pass
-    return _spawn(argv, cwd, env, stdio, preexec_fn=_take_terminal if terminal else None)
-
-
-def _take_terminal() -> None:  # in the child, after setsid()
-    import fcntl
-
-    fcntl.ioctl(0, TIOCSCTTY, 0)
-
-
-def _spawn(argv: list[str], cwd: str, env: dict[str, str], stdio: tuple[int, int, int], preexec_fn=None, keep: tuple[int, ...] = ()) -> int:
-    """Start `argv` as the leader of a new session on the fds `stdio` (and the fds `keep`, as
-    they are); returns its pid. Raises OSError (filename: the program, or `cwd` when that is what
-    failed) like subprocess.Popen."""
-    if not argv:
-        raise ValueError("no command given")
-    if _posixsubprocess is None or sys.version_info[:2] not in ((3, 11), (3, 12), (3, 13)):
-        import subprocess
-
-        popen = subprocess.Popen(argv, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2], cwd=cwd, env=env, start_new_session=True,
-                                 preexec_fn=preexec_fn, pass_fds=keep)
-        popen.returncode = 0  # the supervisor's reaper waits for it, not subprocess's own clean-up
-        return popen.pid
-    program = os.fsencode(argv[0])
-    if os.path.dirname(program):
-        executables = (program,)
-    else:  # the search os.execvpe() does, on the child's PATH
-        executables = tuple(os.path.join(os.fsencode(d), program) for d in os.get_exec_path(env))
-    env_list = []
-    for k, v in env.items():
-        if "=" in k:
-            raise ValueError(f"illegal environment variable name {k!r}")
-        env_list.append(os.fsencode(k) + b"=" + os.fsencode(v))
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    try:
-        # The arguments Popen passes on 3.11 to 3.13: close_fds, restore_signals, a new session,
-        # no process group, uid, gid or umask change, vfork where no preexec_fn is given.
-        pid = _posixsubprocess.fork_exec(
-            [os.fsencode(a) for a in argv], executables, True, tuple(sorted((err_w, *keep))), cwd, env_list,
-            stdio[0], -1, -1, stdio[1], -1, stdio[2], err_r, err_w,
-            True, True, -1, None, None, None, -1, preexec_fn, True,
-        )
-    finally:
-        os.close(err_w)
-    try:
-        failure = bytearray()
-        while part := os.read(err_r, 50000):
-            failure += part
-    finally:
-        os.close(err_r)
-    if not failure:
-        return pid
-    try:  # the child could not exec: "OSError:<hex errno>:noexec" (the cwd failed) or ":" + detail
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
-    kind, _, rest = bytes(failure).partition(b":")
-    hex_errno, _, message = rest.partition(b":")
-    if kind != b"OSError" or not hex_errno:
-        raise RuntimeError(message.decode(errors="replace") or "the process could not be started")
-    raise _os_error(int(hex_errno, 16), cwd if message == b"noexec" else argv[0])
-
-
-def _spawn_on_pipes(spawner: Spawner | None, argv: list[str], cwd: str, env: dict[str, str]) -> tuple[int, int, dict[int, int]]:
-    """Start `argv` on three pipes whose parent ends (raw, non-blocking fds) the supervisor owns:
-    stdin's write end, and stdout's and stderr's read ends."""
-    pipes = [os.pipe2(os.O_CLOEXEC) for _ in range(3)]
-    try:
-        pid = _start(spawner, argv, cwd, env, (pipes[0][0], pipes[1][1], pipes[2][1]))
-    except BaseException:
-        for r, w in pipes:
-            os.close(r)
-            os.close(w)
-        raise
-    os.close(pipes[0][0])
-    os.close(pipes[1][1])
-    os.close(pipes[2][1])
-    for fd in (pipes[0][1], pipes[1][0], pipes[2][0]):
-        os.set_blocking(fd, False)
-    return pid, pipes[0][1], {pipes[1][0]: 1, pipes[2][0]: 2}
-
-
-def _spawn_on_pty(spawner: Spawner | None, argv: list[str], cwd: str, env: dict[str, str], size: dict) -> tuple[int, int]:
-    """Start `argv` as a session leader whose controlling terminal is a new pseudo-terminal."""
-    master, slave = os.openpty()
-    os.set_blocking(master, False)
-    _set_size(master, size)
-    try:
-        pid = _start(spawner, argv, cwd, env, (slave, slave, slave), terminal=True)
-    except BaseException:
-        os.close(master)
-        raise
-    finally:
-        os.close(slave)
-    return master, pid
-
-
-def _sessions() -> dict[int, list[int]]:
-    """Session id -> the live pids in it, for every process in the sandbox but the supervisor."""
-    me = os.getpid()
-    out: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == me:
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                fields = f.read().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if len(fields) <= 4 or fields[0] == "Z":
-            continue
-        out.setdefault(int(fields[3]), []).append(int(name))
-    return out
-
-
-def _memory_usage() -> int | None:
-    """The sandbox's memory use as its kernel counts it (gVisor's own cgroupfs); None where the
-    file does not describe this sandbox alone (runc: the kernel's OOM killer acts there)."""
-    try:
-        with open(MEMORY_USAGE) as f:
-            usage = int(f.read())
-    except (OSError, ValueError):
-        return None
-    try:  # page cache is reclaimed before anything is killed: it does not count
-        with open(MEMORY_STAT) as f:
-            for line in f:
-                key, _, value = line.partition(" ")
-                if key in ("total_cache", "cache"):
-                    return usage - int(value)
-    except (OSError, ValueError):
-        pass
-    return usage
-
-
-def _rss(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def _count_processes() -> int:
-    return sum(1 for name in os.listdir("/proc") if name.isdigit()) - 1
-
-
-def _signal_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _kill_session(sid: int) -> None:
-    """SIGKILL every process of the session led by `sid`, including ones that left its group."""
-    for _ in range(20):
-        _signal_group(sid)
-        left = _sessions().get(sid, [])
-        if not left:
-            return
-        for pid in left:
-            try:
-                os.kill(pid, SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-
 def _connect(path: str, attempts: int = 50):
     link = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     for _ in range(attempts):
@@ -1029,7 +728,7 @@ def _connect(path: str, attempts: int = 50):
 def main() -> None:
     _no_dumps()
     _signal.signal(_signal.SIGTERM, lambda *_: os._exit(143))
-    spawner = Spawner.from_argv(sys.argv)
+    spawner = processes.Spawner.from_argv(sys.argv)
     code = Supervisor(_connect(LINK), spawner).run()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -1,7 +1,7 @@
 """What a sandbox sees of squall: a read-only directory mounted at /opt/squall/sandbox.
 
-It holds the supervisor (squall/sandbox/supervisor.py, compiled for the Python the images usually
-have) and `squall-spawn`, the static C program the supervisor starts processes with
+It holds the supervisor (squall/sandbox/supervisor.py and processes.py, compiled for the Python the
+images usually have) and `squall-spawn`, the static C program the supervisor starts processes with
 (squall/sandbox/spawn.c: under gVisor a start costs a dozen system calls instead of ~80). The worker
 makes it once, under the cache, named by the hash of both sources, so a sandbox restored from a
 memory snapshot finds the same files at the same path. Without a C compiler (or a static C library)
@@ -26,14 +26,15 @@ import squall.sandbox
 log = logging.getLogger("squall.worker")
 
 SOURCES = pathlib.Path(squall.sandbox.__file__).parent
+MODULES = ("supervisor.py", "processes.py")  # imported in the sandbox as top-level modules
 SPAWN_HELPER = "squall-spawn"
 COMPILERS = ("cc", "gcc", "clang")
 
 
 def prepare(cache: pathlib.Path) -> pathlib.Path:
     """The directory for sandboxes under `cache`, made if missing (a few hundred ms: the compile)."""
-    supervisor, spawn = (SOURCES / "supervisor.py").read_bytes(), (SOURCES / "spawn.c").read_bytes()
-    digest = hashlib.sha256(supervisor + b"\0" + spawn).hexdigest()[:16]
+    sources = {name: (SOURCES / name).read_bytes() for name in (*MODULES, "spawn.c")}
+    digest = hashlib.sha256(b"\0".join(sources.values())).hexdigest()[:16]
     final = cache / "sandbox-supervisor" / digest
     if (final / "supervisor.py").exists():
         if (final / SPAWN_HELPER).exists() or _compiler() is None:
@@ -42,9 +43,10 @@ def prepare(cache: pathlib.Path) -> pathlib.Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     work = pathlib.Path(tempfile.mkdtemp(prefix=f".{digest}-", dir=final.parent))
     try:
-        (work / "supervisor.py").write_bytes(supervisor)
-        with contextlib.suppress(OSError):
-            compileall.compile_file(str(work / "supervisor.py"), quiet=2)
+        for name in MODULES:
+            (work / name).write_bytes(sources[name])
+            with contextlib.suppress(OSError):
+                compileall.compile_file(str(work / name), quiet=2)
         build_spawn_helper(SOURCES / "spawn.c", work / SPAWN_HELPER)
         work.chmod(0o755)
         try:

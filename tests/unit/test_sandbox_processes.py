@@ -1,5 +1,6 @@
-"""How the sandbox supervisor starts processes, here on the host: by squall-spawn (spawn.c, built
-as the worker builds it) and by itself (where no C compiler was found). Both must behave the same:
+"""How the sandbox supervisor starts processes (squall/sandbox/processes.py), here on the host: by
+squall-spawn (spawn.c, built as the worker builds it) and by itself (where no C compiler was
+found). Both must behave the same:
 exit codes, output on the given fds, the environment and working dir, the errors Popen raises, a
 session of its own, a controlling terminal. (The sandbox tests run the same paths under gVisor.)"""
 
@@ -15,7 +16,7 @@ import time
 
 import pytest
 
-from squall.sandbox import supervisor
+from squall.sandbox import processes
 from squall.worker import supervisor_dir
 
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "GREETING": "hi there"}
@@ -38,7 +39,7 @@ def spawner(request, helper):
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     proc = subprocess.Popen([str(helper), str(theirs.fileno())], pass_fds=(theirs.fileno(),))
     theirs.close()
-    yield supervisor.Spawner(ours, proc.pid)
+    yield processes.Spawner(ours, proc.pid)
     ours.close()
     assert proc.wait(timeout=10) == 0  # it ends with the supervisor's end of the socket
 
@@ -73,7 +74,7 @@ def wait(spawner, pid: int) -> int:
 
 
 def run(spawner, argv, cwd="/", env=ENV, stdin=b""):
-    pid, stdin_fd, outputs = supervisor._spawn_on_pipes(spawner, argv, cwd, env)
+    pid, stdin_fd, outputs = processes.spawn_on_pipes(spawner, argv, cwd, env)
     os.set_blocking(stdin_fd, True)
     try:
         os.write(stdin_fd, stdin)
@@ -99,7 +100,7 @@ def test_output_exit_codes_env_and_cwd(spawner, tmp_path):
 
 
 def test_each_process_leads_a_session_with_default_signals(spawner):
-    code, out, _ = run(spawner, ["sh", "-c", "cat /proc/$$/stat; grep -E 'SigBlk|SigIgn' /proc/$$/status"])
+    code, out, _ = run(spawner, ["cat", "/proc/self/stat", "/proc/self/status"])  # cat's own, as it was started
     fields = out.split(")")[1].split()
     pid = int(out.split()[0])
     assert code == 0 and int(fields[3]) == pid and int(fields[2]) == pid  # its own session and group
@@ -124,7 +125,7 @@ def test_errors_are_the_ones_popen_raises(spawner, tmp_path):
 
 
 def test_a_terminal_becomes_the_controlling_one(spawner):
-    master, pid = supervisor._spawn_on_pty(spawner, ["sh", "-c", "tty; test -t 0 && echo is-a-tty"], "/", ENV, {"rows": 30, "cols": 100})
+    master, pid = processes.spawn_on_pty(spawner, ["sh", "-c", "tty; test -t 0 && echo is-a-tty"], "/", ENV, {"rows": 30, "cols": 100})
     out = b""
     os.set_blocking(master, True)
     try:
@@ -138,7 +139,7 @@ def test_a_terminal_becomes_the_controlling_one(spawner):
 
 
 def test_a_request_too_large_for_the_spawner_is_started_anyway(spawner):
-    big = "x" * (supervisor.SPAWN_MAX_REQUEST + 1)
+    big = "x" * (processes.SPAWN_MAX_REQUEST + 1)
     code, out, _ = run(spawner, ["sh", "-c", 'echo "${#BIG}"'], env={**ENV, "BIG": big})
     assert (code, out) == (0, f"{len(big)}\n")
 
@@ -149,17 +150,17 @@ def test_init_mode_forks_a_server_and_becomes_the_supervisor(helper):
     server ends when CMD does."""
     script = (
         "import os, sys, time\n"
-        "from squall.sandbox import supervisor\n"
-        "s = supervisor.Spawner.from_argv(sys.argv)\n"
+        "from squall.sandbox import processes\n"
+        "s = processes.Spawner.from_argv(sys.argv)\n"
         "assert s is not None and sys.argv[1] == '3'\n"
         "assert os.waitpid(s.pid, os.WNOHANG) == (0, 0)  # our child\n"
-        "pid, stdin, outs = supervisor._spawn_on_pipes(s, ['sh', '-c', 'exit 5'], '/', dict(os.environ))\n"
+        "pid, stdin, outs = processes.spawn_on_pipes(s, ['sh', '-c', 'exit 5'], '/', dict(os.environ))\n"
         "while not s.events: s.receive() or time.sleep(0.01)\n"
         "assert s.events[0][:2] == (pid, 5 << 8), s.events\n"
         "print(os.getpid(), s.pid, flush=True)\n"
         "sys.exit(7)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(pathlib.Path(supervisor.__file__).parents[2])}
+    env = {**os.environ, "PYTHONPATH": str(pathlib.Path(processes.__file__).parents[2])}
     with subprocess.Popen([str(helper), "--init", sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True) as proc:
         me, server = map(int, proc.stdout.read().split())
         assert proc.wait(timeout=30) == 7
