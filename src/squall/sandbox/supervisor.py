@@ -57,7 +57,8 @@ MAIN = ""  # the exec id of the main command
 READ_CHUNK = 64 * 1024
 MAX_FRAME = 8 << 20
 WATCHDOG_S = 0.01  # while user processes run
-IDLE_WATCHDOG_S = 0.5
+IDLE_WATCHDOG_S = 0.5  # no exec, but processes that outlived theirs
+EMPTY_WATCHDOG_S = 10.0  # no user process at all: an idle sandbox costs (almost) no CPU
 MEMORY_WATCH_S = 0.002  # while memory use is past half the limit
 NPROC_HEADROOM = 64  # the supervisor's threads (file I/O) under RLIMIT_NPROC
 PR_SET_DUMPABLE = 4
@@ -296,13 +297,13 @@ class Supervisor:
         nonce = _read_nonce()
         if not nonce or nonce == self.resume_nonce:
             return
+        proof = self._hmac.new(self.resume_secret, nonce.encode(), "sha256").hexdigest()  # ready before the worker waits for it
+        header = _json({"resume": {"proof": proof}}).encode()
         try:
             link = _connect(LINK, attempts=5)
         except OSError:
             return  # tried again on the next turn of the loop
         self.resume_nonce = nonce
-        proof = self._hmac.new(self.resume_secret, nonce.encode(), "sha256").hexdigest()
-        header = _json({"resume": {"proof": proof}}).encode()
         self.outbuf[:0] = (4 + len(header)).to_bytes(4, "big") + len(header).to_bytes(4, "big") + header
         self.link = link
         self.link_mask = EPOLLIN
@@ -578,10 +579,13 @@ class Supervisor:
         # children when it was killed): look for ended children here too.
         self._reap()
         # Also with no exec left: a bomb's processes can outlive the exec that started them.
-        if self.pids_limit and processes.count_processes() - (self.spawner is not None) > self.pids_limit:
+        others = processes.count_processes() - (self.spawner is not None)
+        if self.pids_limit and others > self.pids_limit:
             self._contain()
         if self.memory_limit and self.procs:
             self._check_memory()
+        if not self.procs and others == 0:
+            pause = EMPTY_WATCHDOG_S  # nothing runs: the next exec brings the fast cadence back
         self.next_watchdog = now + pause
 
     def _check_memory(self) -> None:

@@ -111,7 +111,7 @@ class Disk:
         with open(self.image, "wb") as f:  # noqa: ASYNC230 - a sparse file: no data written
             f.truncate(size_mb << 20)
         await _run("mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", "-E", "lazy_itable_init=1,lazy_journal_init=1", str(self.image))
-        await _run("mount", "-o", "loop,nosuid,nodev", str(self.image), str(self.mount_point))
+        await _run("mount", "-t", "ext4", "-o", "loop,nosuid,nodev", str(self.image), str(self.mount_point))
         self.upper.mkdir()
 
     async def remove(self) -> None:

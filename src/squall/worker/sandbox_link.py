@@ -49,7 +49,7 @@ LINKS_DIR = pathlib.Path("/run/squall/sandbox-links")  # short: unix socket path
 CONTAINER_LINK = "/opt/squall/run/link.sock"
 MAX_FRAME = 8 << 20  # a 1 MiB file chunk or output read, and its header, fit with room to spare
 TOKEN_HEADER = "x-squall-sandbox-token"
-PROOF_TIMEOUT_S = 5.0  # for a connection to the link to prove itself (reconnections only)
+PROOF_TIMEOUT_S = 30.0  # for a connection to the link to prove itself (reconnections only; a restored sandbox under load can be slow)
 MAX_PROOF_FRAME = 512
 # The supervisor's last frame before it detaches for a snapshot (its _json of {"quiesced": True}).
 QUIESCED = len(b'{"quiesced":true}').to_bytes(4, "big") + b'{"quiesced":true}'
