@@ -178,6 +178,7 @@ def test_link_commands():
         "link add sqh2a mtu 1400 type veth peer name eth0 mtu 1400 netns sq-2a-ta-1",
         "link set sqh2a master squall0",
         "link set dev sqh2a type bridge_slave isolated on",
+        "link set dev sqh2a addrgenmode none",
         "link set sqh2a up",
     ]
     inside = network.netns_commands(ipaddress.ip_address("10.213.0.42"), SUBNET)

@@ -11,6 +11,7 @@ import logging
 import os
 import pathlib
 import socket
+import sys
 import tarfile
 import time
 import uuid
@@ -110,6 +111,7 @@ class Worker:
                             lambda version: ensure_agent_layer(cache, version, log=log.info), mounts, env)
 
     async def run(self) -> None:
+        _pidfd_child_watcher()
         host, port = _split_url(self.server_url)
         for rt in {*self.runtimes.values(), *([self.builder.runtime] if getattr(self, "builder", None) and self.builder.runtime else [])}:
             await rt.cleanup_orphans()
@@ -466,6 +468,22 @@ def _split_url(url: str) -> tuple[str, int]:
 
 
 PID_MAX = 4194304  # the kernel's ceiling on 64-bit machines
+
+
+def _pidfd_child_watcher() -> None:
+    """On Python 3.11 asyncio waits for each subprocess in a thread of its own (its default
+    ThreadedChildWatcher): a thread started for every `ip`, `mount`, `runsc run`... of every
+    container, about a third of this process's CPU when 100 sandboxes start at once. A pidfd
+    watcher waits in the event loop instead, as 3.12 does by default."""
+    if sys.version_info >= (3, 12) or not hasattr(asyncio, "PidfdChildWatcher"):
+        return
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:  # a kernel before 5.3
+        return
+    watcher = asyncio.PidfdChildWatcher()
+    asyncio.get_event_loop_policy().set_child_watcher(watcher)
+    watcher.attach_loop(asyncio.get_running_loop())
 
 
 def _raise_pid_max() -> None:
