@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import pathlib
@@ -29,7 +30,7 @@ from squall._proto.squall.v1 import sandbox_pb2 as sb_pb
 from squall._proto.squall.v1 import worker_pb2
 from squall.runtime.base import ContainerSpec, Mount, Runtime
 from squall.runtime.network import NetworkPolicy
-from squall.worker import supervisor_dir
+from squall.worker import loop_mount, supervisor_dir
 from squall.worker.sandbox_link import CONTAINER_LINK, SupervisorLink
 
 if TYPE_CHECKING:
@@ -97,7 +98,8 @@ def _network(start: sb_pb.StartSandbox) -> bool | NetworkPolicy:
 class Disk:
     """A sandbox's writable layer: an ext4 filesystem in a sparse file of `size_mb`, loop-mounted,
     so writes past the limit fail with ENOSPC inside the sandbox and never fill the worker's disk.
-    (About 25 ms to make and mount; a tmpfs would count the files against the memory limit.)"""
+    (A tmpfs would count the files against the memory limit.) It is a sparse copy of a formatted
+    template (under 1 MiB of data), mounted from this process: no mkfs or mount per disk."""
 
     def __init__(self, root: pathlib.Path, name: str):
         self.size_mb = 0
@@ -105,20 +107,19 @@ class Disk:
         self.mount_point = root / name
         self.upper = self.mount_point / "upper"
 
-    async def create(self, size_mb: int) -> None:
+    async def create(self, size_mb: int, template: pathlib.Path) -> None:
         self.size_mb = size_mb
         self.mount_point.mkdir(parents=True)
-        with open(self.image, "wb") as f:  # noqa: ASYNC230 - a sparse file: no data written
-            f.truncate(size_mb << 20)
-        await _run("mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", "-E", "lazy_itable_init=1,lazy_journal_init=1", str(self.image))
-        await _run("mount", "-t", "ext4", "-o", "loop,nosuid,nodev", str(self.image), str(self.mount_point))
+        await asyncio.to_thread(self._make, template)  # mount(2) blocks for milliseconds
+
+    def _make(self, template: pathlib.Path) -> None:
+        _copy_sparse(template, self.image)
+        loop_mount.mount_image(str(self.image), str(self.mount_point))
         self.upper.mkdir()
 
     async def remove(self) -> None:
         if os.path.ismount(self.mount_point):
-            proc = await asyncio.create_subprocess_exec("umount", str(self.mount_point), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-            if await proc.wait() != 0:
-                await _run("umount", "-l", str(self.mount_point))
+            await asyncio.to_thread(loop_mount.unmount, str(self.mount_point))
         self.image.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             self.mount_point.rmdir()
@@ -135,6 +136,23 @@ class DiskPool:
         self.size_mb = 0
         self.ready: list[Disk] = []
         self._filling: asyncio.Task | None = None
+        self._templates: dict[int, pathlib.Path] = {}
+        self._template_lock = asyncio.Lock()
+
+    async def template(self, size_mb: int) -> pathlib.Path:
+        """A formatted, unmounted image of `size_mb` that disks are copied from (made once)."""
+        async with self._template_lock:
+            path = self._templates.get(size_mb)
+            if path is None:
+                self.root.mkdir(parents=True, exist_ok=True)
+                path = self.root / f"template-{size_mb}.ext4"
+                partial = path.with_suffix(".partial")
+                with open(partial, "wb") as f:  # noqa: ASYNC230 - a sparse file: no data written
+                    f.truncate(size_mb << 20)
+                await _run("mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", "-E", "lazy_itable_init=1,lazy_journal_init=1", str(partial))
+                partial.rename(path)
+                self._templates[size_mb] = path
+            return path
 
     async def cleanup(self) -> None:
         """Remove the disks a worker that died left mounted here."""
@@ -143,8 +161,8 @@ class DiskPool:
         for entry in self.root.iterdir():
             if entry.is_dir():
                 await Disk(self.root, entry.name).remove()
-            elif entry.suffix == ".img" and not (self.root / entry.stem).exists():
-                entry.unlink(missing_ok=True)
+            elif entry.suffix in (".img", ".ext4", ".partial") and not (self.root / entry.stem).exists():
+                entry.unlink(missing_ok=True)  # a dead worker's disk image or template
 
     async def take(self, size_mb: int) -> Disk:
         self.size_mb = size_mb  # spares are made at the size asked for last
@@ -153,7 +171,7 @@ class DiskPool:
             self.ready.remove(disk)
         else:
             disk = Disk(self.root, f"d-{secrets.token_hex(8)}")
-            await disk.create(size_mb)
+            await disk.create(size_mb, await self.template(size_mb))
         if self._filling is None or self._filling.done():
             self._filling = asyncio.create_task(self._fill())
         return disk
@@ -162,7 +180,7 @@ class DiskPool:
         while len(self.ready) < self.want:
             disk = Disk(self.root, f"d-{secrets.token_hex(8)}")
             try:
-                await disk.create(self.size_mb)
+                await disk.create(self.size_mb, await self.template(self.size_mb))
             except Exception:
                 log.exception("making a spare sandbox disk failed")
                 await disk.remove()
@@ -178,6 +196,25 @@ class DiskPool:
             with contextlib.suppress(Exception):
                 await disk.remove()
         self.ready.clear()
+
+
+def _copy_sparse(src: pathlib.Path, dst: pathlib.Path) -> None:
+    """Copy `src` into a new `dst` of the same size, its data ranges only (holes stay holes)."""
+    with open(src, "rb") as s, open(dst, "wb") as d:
+        size = os.fstat(s.fileno()).st_size
+        d.truncate(size)
+        offset = 0
+        while offset < size:
+            try:
+                start = os.lseek(s.fileno(), offset, os.SEEK_DATA)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:  # only a hole is left
+                    return
+                raise
+            end = os.lseek(s.fileno(), start, os.SEEK_HOLE)
+            while start < end:
+                start += os.copy_file_range(s.fileno(), d.fileno(), end - start, start, start)
+            offset = end
 
 
 async def _run(*argv: str) -> None:
