@@ -289,7 +289,15 @@ def test_redeploy_under_load_drops_nothing_and_rollback_restores(sdk, deployed):
     assert json.loads(http(urls["api"] + "/after-rollback")[2])["greeting"] == "hello"
 
 
-def test_serve_reloads_on_change_and_stops_on_exit(sdk, tmp_path):
+def _logs_tail(cluster, lines: int = 80) -> str:
+    """The last lines of the cluster's server and worker logs: what a hung request leaves to read."""
+    out = []
+    for log in sorted(cluster.home.glob("*.log")):
+        out.append(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:]))
+    return "\n".join(out)
+
+
+def test_serve_reloads_on_change_and_stops_on_exit(sdk, runc_cluster, tmp_path):
     path = write_app(tmp_path, "hello")
     proc = subprocess.Popen([sys.executable, "-m", "squall.cli.main", "serve", str(path)], env={**sdk.env, "COLUMNS": "200"},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -302,7 +310,10 @@ def test_serve_reloads_on_change_and_stops_on_exit(sdk, tmp_path):
         assert json.loads(http(url + "/x")[2])["greeting"] == "hello"
         write_app(tmp_path, "reloaded")
         def reloaded():
-            status, _, body = http(url + "/x")
+            try:
+                status, _, body = http(url + "/x")
+            except TimeoutError as exc:  # a request that hangs is a failure, not something to retry
+                raise AssertionError(f"a request during the reload hung: {exc}\n{''.join(lines)}\n{_logs_tail(runc_cluster)}") from exc
             return status == 200 and json.loads(body)["greeting"] == "reloaded"
 
         wait_until(reloaded, 120, "the served app reloading", lines)
