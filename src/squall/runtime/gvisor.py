@@ -19,7 +19,9 @@ Same bundle, overlay and cgroup handling as runc (runc.py); the differences:
   `nsenter --net=<its namespace>`, then a mount namespace of its own (a slave of the host's)
   where a tmpfs hides /proc/sys/net/core (the mount must be made inside the container's network
   namespace: /proc/sys/net entries are per namespace), then `exec runsc`. Newer runsc releases
-  check properly, and the mask is harmless to them. That mount namespace lives as long as the
+  check properly, and the mask is harmless to them. Where the worker has built squall-spawn
+  (squall/sandbox/spawn.c), `squall-spawn --netstack <namespace> runsc ...` does the same in one
+  program instead of five (~3.5 ms of CPU less per start). That mount namespace lives as long as the
   container's `runsc run`; a private copy would pin every other container's rootfs and disk
   mounts (a removed sandbox's loop disk and space freed only when this one ends), so the
   runtime's state dir (bundles, sandbox disks) is made a shared mount (bound onto itself) and
@@ -145,6 +147,7 @@ class GvisorRuntime(OciRuntime):
         if self.netstack not in ("host", "sandbox"):
             raise ValueError(f"{NETSTACK_ENV}={self.netstack!r}: choose host or sandbox")
         self.platform = configured_platform()
+        self.netstack_helper: Path | None = None  # squall-spawn, if the worker built it (see the module docstring)
 
     def _global_args(self, spec: ContainerSpec | None) -> list[str]:
         args = ["--root", str(self.root), f"--platform={self.platform}", "--host-uds=open"]
@@ -169,6 +172,8 @@ class GvisorRuntime(OciRuntime):
         if self.netstack == "host":
             # runsc's "host" is whatever namespace it starts in: the container's own.
             return ["nsenter", f"--net={net.netns_path}", "--"]
+        if self.netstack_helper is not None:
+            return [str(self.netstack_helper), "--netstack", net.netns_path]
         return netstack_launcher(net.netns_path)
 
     def share_state_mounts(self) -> None:

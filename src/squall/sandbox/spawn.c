@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -214,8 +215,33 @@ static int become_supervisor(int argc, char **argv) {
 	_exit(127);
 }
 
+/* --netstack NETNS CMD... (on the host): CMD (runsc --network=sandbox) in the network namespace
+ * NETNS and a mount namespace of its own, a slave of the host's, with a read-only tmpfs over
+ * /proc/sys/net/core. What `nsenter | unshare | sh -c 'mount ...; exec'` did in five programs
+ * (squall/runtime/gvisor.py says why runsc needs it). */
+static int netstack(char *netns, char **argv) {
+	int fd = open(netns, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+		perror("squall-spawn: entering the container's network namespace");
+		return 125;
+	}
+	close(fd);
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0) {
+		perror("squall-spawn: a mount namespace for runsc");
+		return 125;
+	}
+	if (mount("squall-netstack", "/proc/sys/net/core", "tmpfs", MS_RDONLY, "size=4k,mode=0555") < 0) {
+		perror("squall: cannot hide /proc/sys/net/core from runsc --network=sandbox (set SQUALL_GVISOR_NETSTACK=host)");
+		return 125;
+	}
+	execvp(argv[0], argv);
+	perror(argv[0]);
+	return 127;
+}
+
 int main(int argc, char **argv) {
 	int sock;
+	if (argc >= 4 && !strcmp(argv[1], "--netstack")) return netstack(argv[2], argv + 3);
 	if (argc >= 3 && !strcmp(argv[1], "--init")) {
 		sock = become_supervisor(argc - 2, argv + 2);
 	} else if (argc == 2) {

@@ -86,6 +86,10 @@ class Worker:
             self.rootfs = ensure_debian_slim(config.cache_home(), log=progress)
             self.agent_layer = ensure_agent_layer(config.cache_home(), log=progress)
             self.supervisor_dir = supervisor_dir.prepare(config.cache_home())
+            helper = self.supervisor_dir / supervisor_dir.SPAWN_HELPER
+            for rt in self.runtimes.values():
+                if hasattr(rt, "netstack_helper") and helper.exists():
+                    rt.netstack_helper = helper  # starts runsc in a container's network namespace
         else:
             self.rootfs = None
             self.agent_layer = None
