@@ -121,10 +121,8 @@ class Spawner:
             self.events.append((pid, value, None))
         elif kind == self.FAILED:
             program, cwd = self.starting.get(pid, ("", ""))
-            if stage == self.STAGE_CWD:
-                exc = _os_error(value, cwd)
-            else:
-                exc = _os_error(value, program) if stage == self.STAGE_EXEC else OSError(value, os.strerror(value))
+            filename = {self.STAGE_CWD: cwd, self.STAGE_EXEC: program}.get(stage)
+            exc = _os_error(value, filename) if filename is not None else OSError(value, os.strerror(value))
             self.events.append((pid, 0, (program, cwd, exc)))
 
     def _reply(self, flags: int) -> tuple[int, int, int, int]:

@@ -52,10 +52,10 @@ SUPERVISOR_DIR = "/opt/squall/sandbox"
 SUPERVISOR_ARGV = ["python3", "-I", "-S", "-c", f"import sys; sys.path.insert(0, {SUPERVISOR_DIR!r}); import supervisor; supervisor.main()"]
 
 
-def supervisor_argv(host_dir: pathlib.Path) -> list[str]:
+def supervisor_argv(with_spawn_helper: bool) -> list[str]:
     """The sandbox's main process: the supervisor, through squall-spawn (which forks itself to start
     the supervisor's processes, then becomes it) where the worker could build it (supervisor_dir.py)."""
-    if (host_dir / supervisor_dir.SPAWN_HELPER).exists():
+    if with_spawn_helper:
         return [f"{SUPERVISOR_DIR}/{supervisor_dir.SPAWN_HELPER}", "--init", *SUPERVISOR_ARGV]
     return SUPERVISOR_ARGV
 
@@ -80,7 +80,7 @@ def sandbox_spec(worker: Worker, start: sb_pb.StartSandbox, runtime: Runtime, li
     if runtime.name == "gvisor":
         pids = max(pids, GVISOR_THREAD_HEADROOM)
     return ContainerSpec(
-        container_id=start.sandbox_id, rootfs=worker.rootfs, argv=supervisor_argv(worker.supervisor_dir), env=env, mounts=mounts,
+        container_id=start.sandbox_id, rootfs=worker.rootfs, argv=supervisor_argv(worker.spawn_helper is not None), env=env, mounts=mounts,
         workdir="/", cpu_limit=start.cpu_limit, memory_limit_mb=runtime_memory_limit_mb(start.memory_limit_mb), pids_limit=pids,
         network=_network(start),
     )
@@ -170,22 +170,27 @@ class DiskPool:
         if disk is not None:
             self.ready.remove(disk)
         else:
-            disk = Disk(self.root, f"d-{secrets.token_hex(8)}")
-            await disk.create(size_mb, await self.template(size_mb))
+            disk = await self._new_disk(size_mb)
         if self._filling is None or self._filling.done():
             self._filling = asyncio.create_task(self._fill())
         return disk
 
     async def _fill(self) -> None:
         while len(self.ready) < self.want:
-            disk = Disk(self.root, f"d-{secrets.token_hex(8)}")
             try:
-                await disk.create(self.size_mb, await self.template(self.size_mb))
+                self.ready.append(await self._new_disk(self.size_mb))
             except Exception:
                 log.exception("making a spare sandbox disk failed")
-                await disk.remove()
                 return
-            self.ready.append(disk)
+
+    async def _new_disk(self, size_mb: int) -> Disk:
+        disk = Disk(self.root, f"d-{secrets.token_hex(8)}")
+        try:
+            await disk.create(size_mb, await self.template(size_mb))
+        except BaseException:
+            await disk.remove()
+            raise
+        return disk
 
     async def close(self) -> None:
         if self._filling is not None:

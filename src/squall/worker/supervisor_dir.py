@@ -49,10 +49,8 @@ def prepare(cache: pathlib.Path) -> pathlib.Path:
                 compileall.compile_file(str(work / name), quiet=2)
         build_spawn_helper(SOURCES / "spawn.c", work / SPAWN_HELPER)
         work.chmod(0o755)
-        try:
+        with contextlib.suppress(OSError):  # another worker sharing the cache made it first
             work.rename(final)
-        except OSError:  # another worker sharing the cache made it first
-            shutil.rmtree(work, ignore_errors=True)
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)

@@ -87,13 +87,14 @@ class Worker:
             self.agent_layer = ensure_agent_layer(config.cache_home(), log=progress)
             self.supervisor_dir = supervisor_dir.prepare(config.cache_home())
             helper = self.supervisor_dir / supervisor_dir.SPAWN_HELPER
+            self.spawn_helper = helper if helper.exists() else None
             for rt in self.runtimes.values():
-                if hasattr(rt, "netstack_helper") and helper.exists():
-                    rt.netstack_helper = helper  # starts runsc in a container's network namespace
+                if hasattr(rt, "netstack_helper"):
+                    rt.netstack_helper = self.spawn_helper  # starts runsc in a container's network namespace
         else:
             self.rootfs = None
             self.agent_layer = None
-            self.supervisor_dir = None
+            self.supervisor_dir = self.spawn_helper = None
         self.builder = self._image_builder()
 
     def _image_builder(self):
