@@ -8,7 +8,9 @@
 - what starting a process costs inside gVisor: `true` started with posix_spawn (glibc) and
   reaped by a process already in the sandbox (squall's execs start theirs with squall-spawn,
   spawn.c, which makes far fewer system calls);
-- 100 sandboxes created at once: seconds until every one has answered an exec;
+- 100 sandboxes created at once: seconds until every one has answered an exec, with network
+  (the default) and with block_network=True, beside 100 raw `runsc run --detach` + `runsc exec`
+  at once (no network);
 - idle sandboxes per GiB: the memory cgroups of N idle sandboxes, summed;
 - memory snapshots of a process that imported torch (`--only-snapshot` runs just this row and
   merges it into the last results): create to the process's first answer (cold), snapshot_memory(),
@@ -122,13 +124,14 @@ def exec_figures(runtime: str, n: int) -> dict:
         stop(c)
 
 
-def concurrent_figures(count: int) -> dict:
+def concurrent_figures(count: int, block_network: bool = False) -> dict:
+    """`count` Sandbox.create() at once, each then answering `exec echo ready`; timed until all answered."""
     import squall
 
     c = cluster("gvisor")
     try:
         def one(_):
-            sb = squall.Sandbox.create(cpu=0.01, timeout=600, block_network=os.environ.get("BENCH_BLOCK") == "1")  # 100 x the default 0.125 cpu would not fit this machine's 2 cores
+            sb = squall.Sandbox.create(cpu=0.01, timeout=600, block_network=block_network)  # 100 x the default 0.125 cpu would not fit this machine's 2 cores
             p = sb.exec("echo", "ready")
             out = p.stdout.read()
             return sb, out == "ready\n", p.exit_reason
@@ -142,7 +145,8 @@ def concurrent_figures(count: int) -> dict:
             sb.terminate()
         if failed:
             print(f"{len(failed)} of {count} sandboxes failed: {sorted(set(failed))[:5]}", file=sys.stderr)
-        return {"concurrent_creates": count, "concurrent_all_ready_s": round(dt, 2), "concurrent_failed": len(failed)}
+        key = "concurrent_blocked" if block_network else "concurrent"
+        return {"concurrent_creates": count, f"{key}_all_ready_s": round(dt, 2), f"{key}_failed": len(failed)}
     finally:
         stop(c)
 
@@ -375,6 +379,48 @@ def floor_figures(n: int) -> dict:
     return out
 
 
+def concurrent_floor_figures(count: int) -> dict:
+    """The floor of the 100-at-once row: `count` raw `runsc run --detach` of an idle container on
+    the same rootfs, started at once, each then answering `runsc exec ... echo ready`; timed until
+    all answered. No network (`--network=none`), no cgroup setup, no supervisor: gVisor alone."""
+    from squall.images.base import ensure_debian_slim
+    from squall.runtime.gvisor import configured_platform
+
+    rootfs = ensure_debian_slim(CACHE, log=lambda _l: None)
+    with tempfile.TemporaryDirectory() as bundle:
+        subprocess.run(["runc", "spec", "--bundle", bundle], check=True)
+        spec = json.loads(pathlib.Path(bundle, "config.json").read_text())
+        spec["root"] = {"path": str(rootfs), "readonly": True}
+        spec["process"]["terminal"] = False
+        spec["process"]["args"] = ["sleep", "600"]
+        pathlib.Path(bundle, "config.json").write_text(json.dumps(spec))
+        runsc = ["runsc", "--root", f"{bundle}/.runsc", f"--platform={configured_platform()}", "--network=none"]
+        ids = [f"flc-{os.getpid()}-{i}" for i in range(count)]
+
+        def one(cid: str) -> bool:
+            started = subprocess.run([*runsc, "run", "--detach", "--bundle", bundle, cid], stdin=subprocess.DEVNULL, capture_output=True)
+            if started.returncode != 0:
+                return False
+            out = subprocess.run([*runsc, "exec", cid, "echo", "ready"], stdin=subprocess.DEVNULL, capture_output=True, text=True).stdout
+            return out == "ready\n"
+
+        try:
+            t0 = time.perf_counter()
+            with concurrent.futures.ThreadPoolExecutor(count) as pool:
+                ok = list(pool.map(one, ids))
+            dt = time.perf_counter() - t0
+        finally:
+            with concurrent.futures.ThreadPoolExecutor(16) as pool:
+                list(pool.map(lambda cid: subprocess.run([*runsc, "delete", "--force", cid], capture_output=True), ids))
+    return {"runsc_concurrent_all_ready_s": round(dt, 2), "runsc_concurrent_failed": ok.count(False)}
+
+
+def _floor_concurrent(f: dict) -> str:
+    if "runsc_concurrent_all_ready_s" not in f:
+        return ""
+    return f"`runsc run --detach` + `runsc exec echo ready`, no network: {f['runsc_concurrent_all_ready_s']} s ({f['runsc_concurrent_failed']} failed)"
+
+
 def markdown(r: dict) -> str:
     f, s = r["floor"], r["squall"]
     rows = [
@@ -385,8 +431,10 @@ def markdown(r: dict) -> str:
          f"`runsc exec true`: {f['runsc_exec_true_p50_ms']} ms" + (f"; `true` by posix_spawn from a process inside the sandbox: {f['runsc_inside_spawn_true_p50_ms']} ms"
                                                            if "runsc_inside_spawn_true_p50_ms" in f else ""), "≤ 10 ms"),
         ("exec round trip (`true`), runc, p50", f"{s['exec_runc_p50_ms']} ms", f"`runc exec true`: {f['runc_exec_true_p50_ms']} ms", "≤ 10 ms"),
-        (f"{s['concurrent_creates']} sandboxes created at once, all answered", f"{s['concurrent_all_ready_s']} s ({s['concurrent_failed']} failed)", "",
-         "≤ 10 s"),
+        (f"{s['concurrent_creates']} sandboxes created at once, all answered an exec", f"{s['concurrent_all_ready_s']} s ({s['concurrent_failed']} failed)",
+         _floor_concurrent(f), "≤ 10 s"),
+        ("the same, `block_network=True`", f"{s.get('concurrent_blocked_all_ready_s', '-')} s ({s.get('concurrent_blocked_failed', '-')} failed)",
+         _floor_concurrent(f), ""),
         ("idle sandboxes per GiB (memory cgroups)", f"{s['idle_sandboxes_per_gib']} ({s['idle_sandbox_mib']} MiB each)", "", ""),
     ]
     if "torch_restore_p50_s" in s:
@@ -417,7 +465,9 @@ def main() -> None:
     results = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{platform.node()} ({os.cpu_count()} cpu)", "squall": {}}
     out_dir = ROOT / "benchmarks" / "results"
     if args.only_concurrent:
+        print(concurrent_floor_figures(args.concurrent))
         print(concurrent_figures(args.concurrent))
+        print(concurrent_figures(args.concurrent, block_network=True))
         return
     if args.only_snapshot:
         last = json.loads((out_dir / "sandbox.json").read_text())
@@ -433,7 +483,9 @@ def main() -> None:
     results["squall"].update(create_figures(args.samples))
     for rt in ("gvisor", "runc"):
         results["squall"].update(exec_figures(rt, args.samples * 5))
+    results["floor"].update(concurrent_floor_figures(args.concurrent))
     results["squall"].update(concurrent_figures(args.concurrent))
+    results["squall"].update(concurrent_figures(args.concurrent, block_network=True))
     results["squall"].update(density_figures(args.idle))
     figures = snapshot_figures(args.snapshot_samples, 2 * args.snapshot_samples)
     results["squall"].update(figures)

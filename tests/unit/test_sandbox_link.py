@@ -160,6 +160,7 @@ def test_a_detached_supervisor_gets_the_held_commands_back_only_with_its_proof(t
         assert not link.attached.is_set()
         r5, w5 = await asyncio.open_unix_connection(str(link.path))
         w5.write(_event("resume", {"proof": hmac.new(secret, nonce.encode(), hashlib.sha256).hexdigest()}))
+        assert await _read_command(r5) == {"kind": "resumed"}  # first: the supervisor sends what it queued only then
         assert await _read_command(r5) == {"kind": "kill", "exec_id": "ex-1"}
         assert link.attached.is_set() and len(link.stub.calls) == 1  # the same stream throughout
         # The proof is spent: a replay of it is refused.
@@ -188,6 +189,7 @@ def test_a_restored_sandbox_opens_its_stream_only_for_the_proven_supervisor(tmp_
         r, w = await asyncio.open_unix_connection(str(link.path))
         w.write(_event("resume", {"proof": hmac.new(secret, nonce.encode(), hashlib.sha256).hexdigest()}))
         await asyncio.wait_for(link.attached.wait(), 5)
+        assert await _read_command(r) == {"kind": "resumed"}
         assert len(link.stub.calls) == 1
         w.close()
         await link.close()

@@ -24,7 +24,8 @@ so on the worker's `quiesce` (which brings a secret) the supervisor flushes what
 `quiesced`, closes the link and, while its processes run on and their output queues here, polls its
 resume file (a read-only bind mount whose host file differs per container) for a new nonce. The
 worker writes one after the checkpoint, and into every sandbox restored from it: the supervisor
-reconnects and proves itself with HMAC-SHA256(secret, nonce) as its first frame. The secret lives
+reconnects and proves itself with HMAC-SHA256(secret, nonce) as its first frame, and sends what
+queued once the worker answers `resumed` (a reconnection turned away is retried). The secret lives
 only in its memory (and so in the snapshot), never in a file or environment user processes see;
 hmac is imported only then, so a sandbox's start imports nothing more.
 
@@ -53,6 +54,8 @@ except ImportError:  # in the sandbox: a top-level module, beside this one
 LINK = "/opt/squall/run/link.sock"
 RESUME_NONCE = "/opt/squall/resume/nonce"  # config.CONTAINER_RESUME_DIR
 RESUME_POLL_S = 0.002  # while detached for a snapshot
+RESUME_TRIES = 20  # reconnections the worker may turn away before the supervisor gives up
+RESUME_RETRY_S = 0.05
 MAIN = ""  # the exec id of the main command
 READ_CHUNK = 64 * 1024
 MAX_FRAME = 8 << 20
@@ -146,7 +149,10 @@ class Supervisor:
         self.lost = False
         self.detached = False  # for a memory snapshot: the link is closed, events queue in outbuf
         self.resume_secret = b""
-        self.resume_nonce = ""
+        self.resume_nonce = ""  # the last nonce the worker took (or the file's at quiesce)
+        self.resuming = ""  # the nonce of a reconnection the worker has not yet taken
+        self.resume_refusals = 0
+        self.resume_after = 0.0
         self._hmac = None
         self.main_code: int | None = None
         self.waiting_main: Proc | None = None  # the main exit, held until the others report
@@ -207,7 +213,7 @@ class Supervisor:
         self._flush()
 
     def _flush(self) -> None:
-        if self.link is None:  # detached: sent once it is back
+        if self.link is None or self.resuming:  # detached: sent once the worker takes it back
             return
         try:
             while self.outbuf:
@@ -235,7 +241,10 @@ class Supervisor:
         except OSError:
             n = 0
         if not n:
-            self.lost = True
+            if self.resuming:
+                self._refused()
+            else:
+                self.lost = True
             return
         self.inbuf += memoryview(self.recv_buf)[:n]
         while len(self.inbuf) >= 4:
@@ -269,6 +278,10 @@ class Supervisor:
                 processes.set_size(p.master, cmd.get("size", {}))
         elif kind == "quiesce":
             self._quiesce(cmd)
+        elif kind == "resumed":  # the worker took the reconnection: what queued goes now
+            self.resume_nonce, self.resuming, self.resume_refusals = self.resuming, "", 0
+            self.detached = False
+            self._flush()
 
     # -- memory snapshots ------------------------------------------------------------------------
     def _quiesce(self, cmd: dict) -> None:
@@ -293,23 +306,45 @@ class Supervisor:
         self.detached = True
 
     def _resume(self) -> None:
-        """Reconnect once the resume file holds a new nonce; the proof goes ahead of what queued."""
+        """Reconnect once the resume file holds a new nonce, with the proof as the only frame; what
+        queued meanwhile goes once the worker answers `resumed`."""
+        if self.resuming or self.now < self.resume_after:
+            return
         nonce = _read_nonce()
         if not nonce or nonce == self.resume_nonce:
             return
         proof = self._hmac.new(self.resume_secret, nonce.encode(), "sha256").hexdigest()  # ready before the worker waits for it
         header = _json({"resume": {"proof": proof}}).encode()
+        frame = (4 + len(header)).to_bytes(4, "big") + len(header).to_bytes(4, "big") + header
         try:
             link = _connect(LINK, attempts=5)
         except OSError:
             return  # tried again on the next turn of the loop
-        self.resume_nonce = nonce
-        self.outbuf[:0] = (4 + len(header)).to_bytes(4, "big") + len(header).to_bytes(4, "big") + header
+        try:
+            sent = link.send(frame)  # a fresh socket's buffer takes these few bytes whole
+        except OSError:
+            sent = 0
+        if sent != len(frame):
+            link.close()
+            return
+        self.resuming = nonce
         self.link = link
         self.link_mask = EPOLLIN
-        self.detached = False
         self._watch(link.fileno(), EPOLLIN, self._on_link, None)
-        self._flush()
+
+    def _refused(self) -> None:
+        """The worker closed a reconnection without taking it: read the nonce again and retry,
+        RESUME_TRIES times at most (a supervisor that cannot prove itself ends its sandbox)."""
+        self._unwatch(self.link.fileno())
+        self.link.close()
+        self.link = None
+        self.inbuf.clear()
+        self.resume_refusals += 1
+        print(f"squall sandbox supervisor: the worker turned away reconnection {self.resume_refusals} of {RESUME_TRIES}", file=sys.stderr, flush=True)
+        self.resuming = ""
+        self.resume_after = self.now + RESUME_RETRY_S
+        if self.resume_refusals >= RESUME_TRIES:
+            self.lost = True
 
     # -- processes ---------------------------------------------------------------------------
     def _init(self, init: dict) -> None:

@@ -19,7 +19,10 @@ resume file (config.CONTAINER_RESUME_DIR). The sandbox's stream to the control p
 meanwhile: commands from it are held here, not dropped. After the checkpoint, `expect_resume()`
 makes a nonce for the resume file; the supervisor reconnects and its first frame must be
 {"resume": {"proof": HMAC-SHA256(secret, nonce)}}, or the connection is turned away (user
-processes run throughout and could race it to the socket). A sandbox restored from a snapshot
+processes run throughout and could race it to the socket). The link answers a proven
+reconnection with {"kind": "resumed"}: only then does the supervisor send what it queued, and a
+reconnection closed before that answer is tried again (RESUME_TRIES times at most), so one
+turned away for whatever reason does not end the sandbox. A sandbox restored from a snapshot
 starts the same way: its link expects the proof from the first, and opens the stream only then.
 """
 
@@ -53,6 +56,10 @@ PROOF_TIMEOUT_S = 30.0  # for a connection to the link to prove itself (reconnec
 MAX_PROOF_FRAME = 512
 # The supervisor's last frame before it detaches for a snapshot (its _json of {"quiesced": True}).
 QUIESCED = len(b'{"quiesced":true}').to_bytes(4, "big") + b'{"quiesced":true}'
+# The answer to a reconnection that proved itself: the supervisor sends what it queued only then,
+# and retries a reconnection closed before it (supervisor.py, _refused).
+_resumed = marshal.dumps({"kind": "resumed"}, 4)
+RESUMED = len(_resumed).to_bytes(4, "big") + _resumed
 
 
 def plain(value):
@@ -131,16 +138,23 @@ class SupervisorLink:
         if self._closed or self._conn is not None:
             writer.close()
             return
-        if self._proof is None:
+        resumed = self._proof is not None
+        if not resumed:
             if self._first_taken or self._secret:
                 writer.close()
                 return
-        elif not await self._proves(reader) or self._conn is not None or self._closed:
-            log.warning("sandbox %s: a connection to its link without the supervisor's proof was refused", self.sandbox_id)
-            writer.close()
-            return
+        else:
+            refusal = await self._refusal(reader)
+            if refusal is None and (self._conn is not None or self._closed):
+                refusal = "the supervisor is attached already" if self._conn is not None else "the sandbox is closing"
+            if refusal is not None:
+                log.warning("sandbox %s: a connection to its link was refused: %s", self.sandbox_id, refusal)
+                writer.close()
+                return
         self._first_taken, self._proof = True, None
         self._conn, self._conn_task = writer, asyncio.current_task()
+        if resumed:
+            writer.write(RESUMED)
         self._holding = False
         self.attached.set()
         detached = False
@@ -160,23 +174,29 @@ class SupervisorLink:
         if not detached:
             await self._end_stream()
 
-    async def _proves(self, reader: asyncio.StreamReader) -> bool:
-        """Whether the connection's first frame is {"resume": {"proof": HMAC(secret, nonce)}}."""
+    async def _refusal(self, reader: asyncio.StreamReader) -> str | None:
+        """None if the connection's first frame is {"resume": {"proof": HMAC(secret, nonce)}}, else why not."""
         try:
             head = await asyncio.wait_for(reader.readexactly(4), PROOF_TIMEOUT_S)
             n = int.from_bytes(head, "big")
             if not 4 <= n <= MAX_PROOF_FRAME:
-                return False
+                return f"its first frame ({n} bytes) is no proof"
             body = await asyncio.wait_for(reader.readexactly(n), PROOF_TIMEOUT_S)
             size = int.from_bytes(body[:4], "big")
             if size != n - 4:
-                return False
+                return "its first frame is no proof"
             header = json.loads(body[4:])
             proof = header.get("resume", {}).get("proof") if isinstance(header, dict) and list(header) == ["resume"] else None
-        except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError, ValueError, AttributeError):
-            return False
+        except asyncio.TimeoutError:
+            return f"no proof within {PROOF_TIMEOUT_S:g} s"
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return "it closed before its proof"
+        except (ValueError, AttributeError):
+            return "its first frame is no proof"
         expected = self._proof
-        return isinstance(proof, str) and expected is not None and hmac.compare_digest(proof.encode(), expected.encode())
+        if not isinstance(proof, str) or expected is None or not hmac.compare_digest(proof.encode(), expected.encode()):
+            return "the proof is wrong"
+        return None
 
     async def _deliver(self) -> None:
         w = self._conn
