@@ -371,12 +371,16 @@ def floor_figures(n: int) -> dict:
                     inside = subprocess.run([*cmd, "exec", cid, "python3", "-c", probe], check=True, capture_output=True, text=True).stdout
                     out["runsc_inside_spawn_true_p50_ms"] = ms(float(inside))
             finally:
-                subprocess.run([*cmd, "kill", cid, "KILL"], capture_output=True)
-                for _ in range(50):
-                    if subprocess.run([*cmd, "delete", "--force", cid], capture_output=True).returncode == 0:
-                        break
-                    time.sleep(0.1)
+                _remove_container(cmd, cid)
     return out
+
+
+def _remove_container(runtime: list[str], cid: str) -> None:
+    subprocess.run([*runtime, "kill", cid, "KILL"], capture_output=True)
+    for _ in range(50):
+        if subprocess.run([*runtime, "delete", "--force", cid], capture_output=True).returncode == 0:
+            break
+        time.sleep(0.1)
 
 
 def concurrent_floor_figures(count: int) -> dict:
@@ -395,10 +399,12 @@ def concurrent_floor_figures(count: int) -> dict:
         spec["process"]["args"] = ["sleep", "600"]
         pathlib.Path(bundle, "config.json").write_text(json.dumps(spec))
         runsc = ["runsc", "--root", f"{bundle}/.runsc", f"--platform={configured_platform()}", "--network=none"]
-        ids = [f"flc-{os.getpid()}-{i}" for i in range(count)]
+        ids = [f"flc-{os.getpid()}-{i:04d}" for i in range(count)]  # one width: runsc takes an id's unique prefix as the id
 
         def one(cid: str) -> bool:
-            started = subprocess.run([*runsc, "run", "--detach", "--bundle", bundle, cid], stdin=subprocess.DEVNULL, capture_output=True)
+            # Not a pipe: the detached sandbox would hold it open, and the read would wait for it to end.
+            started = subprocess.run([*runsc, "run", "--detach", "--bundle", bundle, cid], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
             if started.returncode != 0:
                 return False
             out = subprocess.run([*runsc, "exec", cid, "echo", "ready"], stdin=subprocess.DEVNULL, capture_output=True, text=True).stdout
@@ -411,7 +417,7 @@ def concurrent_floor_figures(count: int) -> dict:
             dt = time.perf_counter() - t0
         finally:
             with concurrent.futures.ThreadPoolExecutor(16) as pool:
-                list(pool.map(lambda cid: subprocess.run([*runsc, "delete", "--force", cid], capture_output=True), ids))
+                list(pool.map(lambda cid: _remove_container(runsc, cid), ids))
     return {"runsc_concurrent_all_ready_s": round(dt, 2), "runsc_concurrent_failed": ok.count(False)}
 
 

@@ -37,6 +37,33 @@ def test_exec_output_exit_code_and_terminate(any_runtime):
     assert "terminated" in sb.exit_reason
 
 
+READ_THE_SUPERVISOR = """
+for what in ("mem", "environ"):
+    try:
+        open(f"/proc/1/{what}", "rb").read(1)
+        print(what, "read")
+    except OSError as e:
+        print(what, type(e).__name__)
+"""
+
+
+def test_user_code_cannot_read_the_supervisor(any_runtime):
+    """The supervisor (PID 1) holds the link and, after a memory snapshot, its resume secret. It is
+    not dumpable, so root in the sandbox (without CAP_SYS_PTRACE) cannot read its memory, nor under
+    Linux anything of it in /proc (gVisor lets /proc/1/environ be read whatever the dumpability:
+    there it holds only the image's variables)."""
+    sb = squall.Sandbox.create(runtime=any_runtime, timeout=60)
+    try:
+        p = sb.exec("python3", "-c", READ_THE_SUPERVISOR)
+        lines = p.stdout.read().splitlines()
+        assert p.wait() == 0, p.stderr.read()
+        assert lines[0] == "mem PermissionError"
+        if any_runtime == "runc":
+            assert lines[1] == "environ PermissionError"
+    finally:
+        sb.terminate()
+
+
 def test_a_sandbox_runs_in_a_built_image(any_runtime):
     image = squall.Image.debian_slim().pip_install("six").run_commands("echo from-the-image > /marker.txt").env({"IMAGE_ENV": "yes"}).workdir("/srv")
     sb = squall.Sandbox.create(image=image, runtime=any_runtime, timeout=120)

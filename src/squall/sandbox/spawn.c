@@ -41,6 +41,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -75,6 +76,7 @@ struct job {
 static char request[MAX_REQUEST + 1];
 static char *strings[MAX_STRINGS + 2];
 static char child_stack[64 * 1024] __attribute__((aligned(16)));
+static char server_stack[64 * 1024] __attribute__((aligned(16)));
 static sigset_t empty_mask;
 
 static void fail(struct job *j, int stage) {
@@ -194,14 +196,40 @@ static void reap(int sock) {
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) send_reply(sock, (struct reply){REPLY_EXITED, pid, status, 0});
 }
 
-/* --init CMD...: fork this program to serve a new socketpair, and become `CMD... 3 PID` (the
- * supervisor), with the other end as fd 3. Returns only in the forked child: its end of the socket. */
-static int become_supervisor(int argc, char **argv) {
-	int pair[2];
+static int serve(int sock);
+
+struct server_start {
+	int sock, peer; /* the socketpair: its end, the supervisor's */
+	int gate[2];    /* a close-on-exec pipe */
+};
+
+/* The server of --init: it shares this program's memory with the process that is about to exec
+ * the supervisor, so it waits for that execve (the end of file on the gate) before it runs on. */
+static int server(void *arg) {
+	struct server_start *s = arg;
+	close(s->peer); /* its copies of the fds that are not its own */
+	close(s->gate[1]);
+	char byte;
+	while (read(s->gate[0], &byte, 1) < 0 && errno == EINTR) {
+	}
+	close(s->gate[0]);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); /* user code, root too, may not read or trace it */
+	return serve(s->sock);
+}
+
+/* --init CMD...: start this program's server on a new socketpair, and become `CMD... 3 PID` (the
+ * supervisor), with the other end as fd 3. The server is a clone(CLONE_VM) of this process that
+ * keeps this address space when the execve replaces ours: under gVisor each new address space
+ * costs a host stub process, which fork() would add (~15 ms of CPU per sandbox start). */
+static void become_supervisor(int argc, char **argv) {
+	static struct server_start start;
+	int pair[2], gate[2];
 	pid_t helper = -1;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) == 0 && (helper = fork()) == 0) {
-		close(pair[1]);
-		return pair[0];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) == 0 && pipe2(gate, O_CLOEXEC) == 0) {
+		start = (struct server_start){pair[0], pair[1], {gate[0], gate[1]}};
+		helper = clone(server, server_stack + sizeof server_stack, CLONE_VM | SIGCHLD, &start);
+		close(gate[0]);
+		if (helper < 0) close(gate[1]); /* else closed by the execve: the server's cue */
 	}
 	char pid[16], *args[argc + 3];
 	memcpy(args, argv, argc * sizeof(char *));
@@ -210,7 +238,7 @@ static int become_supervisor(int argc, char **argv) {
 		snprintf(pid, sizeof pid, "%d", (int)helper);
 		args[argc] = "3";
 		args[argc + 1] = pid;
-	} /* else (no fork): the supervisor starts processes itself */
+	} /* else (no server): the supervisor starts processes itself */
 	execvp(args[0], args);
 	_exit(127);
 }
@@ -239,17 +267,8 @@ static int netstack(char *netns, char **argv) {
 	return 127;
 }
 
-int main(int argc, char **argv) {
-	int sock;
-	if (argc >= 4 && !strcmp(argv[1], "--netstack")) return netstack(argv[2], argv + 3);
-	if (argc >= 3 && !strcmp(argv[1], "--init")) {
-		sock = become_supervisor(argc - 2, argv + 2);
-	} else if (argc == 2) {
-		sock = atoi(argv[1]);
-		if (fcntl(sock, F_SETFD, FD_CLOEXEC) < 0) return 2;
-	} else {
-		return 2;
-	}
+/* Start processes for the supervisor on `sock` until it closes its end. */
+static int serve(int sock) {
 	sigset_t chld;
 	sigemptyset(&empty_mask);
 	sigemptyset(&chld);
@@ -268,4 +287,13 @@ int main(int argc, char **argv) {
 		}
 		if (fds[1].revents && start(sock) < 0) return 0; /* the supervisor is gone */
 	}
+}
+
+int main(int argc, char **argv) {
+	if (argc >= 4 && !strcmp(argv[1], "--netstack")) return netstack(argv[2], argv + 3);
+	if (argc >= 3 && !strcmp(argv[1], "--init")) become_supervisor(argc - 2, argv + 2); /* does not return */
+	if (argc != 2) return 2;
+	int sock = atoi(argv[1]);
+	if (fcntl(sock, F_SETFD, FD_CLOEXEC) < 0) return 2;
+	return serve(sock);
 }
