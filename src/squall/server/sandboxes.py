@@ -23,6 +23,7 @@ from squall import config
 from squall._proto.squall.v1 import sandbox_pb2 as sb_pb
 from squall._proto.squall.v1 import worker_pb2
 from squall.server import scheduler
+from squall.server.records import new_id
 from squall.server.state.sandbox_store import SandboxStore
 
 log = logging.getLogger("squall.server")
@@ -44,12 +45,6 @@ KEEP_FINISHED = 256  # stopped sandboxes whose output stays readable
 START_TIMEOUT_S = 120.0
 POOL_ENV = "SQUALL_SANDBOX_POOL"  # how many idle gVisor sandboxes of the default image to keep started
 POOL_CHECK_S = 1.0
-
-
-def new_id(kind: str) -> str:
-    import uuid
-
-    return config.ID_PREFIX[kind] + uuid.uuid4().hex[:20]
 
 
 def disk_limit_mb() -> int:

@@ -7,7 +7,8 @@ import grpc
 from squall._proto.squall.v1 import common_pb2 as pb
 from squall._proto.squall.v1 import container_pb2, container_pb2_grpc
 from squall._redact import redact
-from squall.server.control import ContainerRec, ControlPlane
+from squall.server.control import ControlPlane
+from squall.server.records import ContainerRec
 from squall.server.secret_box import secret_env
 
 MAX_WAIT_S = 30.0
