@@ -327,24 +327,28 @@ def snapshot_floor_figures(layer_ids: list[str], cold_n: int, restore_n: int) ->
 
 
 # -- the runtime floor -------------------------------------------------------------------------
+def _raw_bundle(bundle: str, args: list[str]) -> tuple[dict, list[str]]:
+    """A bundle of runc's default spec on the debian_slim rootfs (read-only) running `args`; the
+    spec and the runsc command line for it, on the platform squall's gVisor runtime uses (the
+    floor is the same runsc)."""
+    from squall.images.base import ensure_debian_slim
+    from squall.runtime.gvisor import configured_platform
+
+    subprocess.run(["runc", "spec", "--bundle", bundle], check=True)
+    spec = json.loads(pathlib.Path(bundle, "config.json").read_text())
+    spec["root"] = {"path": str(ensure_debian_slim(CACHE, log=lambda _l: None)), "readonly": True}
+    spec["process"]["terminal"] = False
+    spec["process"]["args"] = args
+    pathlib.Path(bundle, "config.json").write_text(json.dumps(spec))
+    return spec, ["runsc", "--root", f"{bundle}/.runsc", f"--platform={configured_platform()}", "--network=none"]
+
+
 def floor_figures(n: int) -> dict:
     """Raw `runsc run` of `echo hi`, and `runsc exec` / `runc exec` of `true` in a running
     container, on the same debian_slim rootfs: what the runtimes cost with nothing of squall's."""
-    from squall.images.base import ensure_debian_slim
-
-    rootfs = ensure_debian_slim(CACHE, log=lambda _l: None)
     out = {}
     with tempfile.TemporaryDirectory() as bundle:
-        subprocess.run(["runc", "spec", "--bundle", bundle], check=True)
-        spec = json.loads(pathlib.Path(bundle, "config.json").read_text())
-        spec["root"] = {"path": str(rootfs), "readonly": True}
-        spec["process"]["terminal"] = False
-        spec["process"]["args"] = ["echo", "hi"]
-        pathlib.Path(bundle, "config.json").write_text(json.dumps(spec))
-        # The platform squall's gVisor runtime uses (runtime/gvisor.py): the floor is the same runsc.
-        from squall.runtime.gvisor import configured_platform
-
-        runsc = ["runsc", "--root", f"{bundle}/.runsc", f"--platform={configured_platform()}", "--network=none"]
+        spec, runsc = _raw_bundle(bundle, ["echo", "hi"])
         runc = ["runc", "--root", f"{bundle}/.runc"]
         times = []
         for i in range(n):
@@ -387,18 +391,8 @@ def concurrent_floor_figures(count: int) -> dict:
     """The floor of the 100-at-once row: `count` raw `runsc run --detach` of an idle container on
     the same rootfs, started at once, each then answering `runsc exec ... echo ready`; timed until
     all answered. No network (`--network=none`), no cgroup setup, no supervisor: gVisor alone."""
-    from squall.images.base import ensure_debian_slim
-    from squall.runtime.gvisor import configured_platform
-
-    rootfs = ensure_debian_slim(CACHE, log=lambda _l: None)
     with tempfile.TemporaryDirectory() as bundle:
-        subprocess.run(["runc", "spec", "--bundle", bundle], check=True)
-        spec = json.loads(pathlib.Path(bundle, "config.json").read_text())
-        spec["root"] = {"path": str(rootfs), "readonly": True}
-        spec["process"]["terminal"] = False
-        spec["process"]["args"] = ["sleep", "600"]
-        pathlib.Path(bundle, "config.json").write_text(json.dumps(spec))
-        runsc = ["runsc", "--root", f"{bundle}/.runsc", f"--platform={configured_platform()}", "--network=none"]
+        _, runsc = _raw_bundle(bundle, ["sleep", "600"])
         ids = [f"flc-{os.getpid()}-{i:04d}" for i in range(count)]  # one width: runsc takes an id's unique prefix as the id
 
         def one(cid: str) -> bool:
