@@ -11,6 +11,7 @@ import pytest
 
 import squall
 from squall.exception import InvalidError, NotFoundError
+from squall.server.secret_box import SecretBox
 from tests.conftest import using
 
 pytestmark = [pytest.mark.runtime, pytest.mark.integration]
@@ -269,8 +270,11 @@ def test_restore_refused_where_runtime_or_cpu_differ(sdk, gvisor_cluster):
         squall.Sandbox.from_snapshot(snap)
 
     db = sqlite3.connect(gvisor_cluster.home / "server" / "state.db")
-    features = json.loads(db.execute("SELECT cpu_features FROM sandbox_snapshots WHERE id = ?", (snap.object_id,)).fetchone()[0])
+    features, stored_secret = db.execute("SELECT cpu_features, resume_secret FROM sandbox_snapshots WHERE id = ?", (snap.object_id,)).fetchone()
+    features = json.loads(features)
     db.close()
+    # The resume secret is kept encrypted with the server's key, as Secrets are (the restore at the end works with it).
+    assert len(stored_secret) > 32 and len(SecretBox.for_home(gvisor_cluster.home / "server").decrypt_bytes(stored_secret)) == 32
     _tamper(gvisor_cluster, snap.object_id, runtime_version=taken.runtime_version, cpu_features=json.dumps([*features, "avx9000_vnni"]))
     with pytest.raises(InvalidError, match=r"CPU lacks features it was taken with: avx9000_vnni"):
         squall.Sandbox.from_snapshot(snap)

@@ -17,7 +17,8 @@ is sent: it has its env already.
 
 The secret is no credential to this server (the worker, which is trusted, checks the proof); it
 only tells a restored supervisor from a user process racing it to the link. It is as sensitive as
-the snapshot's memory, which holds it anyway.
+the snapshot's memory, which holds it anyway; the database keeps it encrypted with the server's
+secret key, as it keeps Secrets (secret_box.py).
 """
 
 from __future__ import annotations
@@ -31,10 +32,13 @@ import uuid
 from squall._proto.squall.v1 import sandbox_pb2 as sb_pb
 from squall._proto.squall.v1 import worker_pb2
 from squall.runtime.base import restore_mismatch
-from squall.server.sandboxes import DEFAULT_APP, DEFAULT_TIMEOUT_S, START_TIMEOUT_S, SandboxManager, SandboxRec, new_id
+from squall.server.records import new_id
+from squall.server.sandboxes import DEFAULT_APP, DEFAULT_TIMEOUT_S, START_TIMEOUT_S, SandboxManager, SandboxRec
+from squall.server.secret_box import default_box
 
 log = logging.getLogger("squall.server")
 
+RESUME_SECRET_BYTES = 32
 CHECKPOINT_TIMEOUT_S = 600.0  # for the worker to quiesce, checkpoint, upload and let the supervisor back
 
 
@@ -81,7 +85,7 @@ class SnapshotManager:
         if worker is None:
             raise LookupError(f"the worker running {rec.sandbox_id} is gone")
         snapshot_id = new_id("snapshot")
-        secret = secrets.token_bytes(32)
+        secret = secrets.token_bytes(RESUME_SECRET_BYTES)
         loop = asyncio.get_running_loop()
         request_id = uuid.uuid4().hex
         done = self._replies[request_id] = loop.create_future()
@@ -110,7 +114,7 @@ class SnapshotManager:
         self.mgr.db.snapshot_create(
             id=snapshot_id, sandbox_id=rec.sandbox_id, created_at=time.time(), blob_digest=reply.blob_digest, size_bytes=reply.size_bytes,
             runtime_version=reply.runtime_version, platform=reply.platform, cpu_features=list(reply.cpu_features), image_id=rec.request.image_id or None,
-            request=request.SerializeToString(), resume_secret=secret, checkpoint_s=reply.paused_s,
+            request=request.SerializeToString(), resume_secret=default_box().encrypt_bytes(secret), checkpoint_s=reply.paused_s,
         )
         log.info("sandbox %s: memory snapshot %s (%.2f s paused, %d bytes)", rec.sandbox_id, snapshot_id, reply.paused_s, reply.size_bytes)
         return self.info(self.mgr.db.snapshot_get(snapshot_id))
@@ -140,7 +144,7 @@ class SnapshotManager:
         if req.app_id and req.app_id not in self.cp.running_apps:
             req.app_id, req.app_name = "", DEFAULT_APP
         app_id = self.mgr.resolve_app(req)
-        restore = sb_pb.RestoreFrom(snapshot_id=row.id, blob_digest=row.blob_digest, resume_secret=row.resume_secret, runtime_version=row.runtime_version,
+        restore = sb_pb.RestoreFrom(snapshot_id=row.id, blob_digest=row.blob_digest, resume_secret=_resume_secret(row.resume_secret), runtime_version=row.runtime_version,
                                     cpu_features=list(row.cpu_features), platform=row.platform)
         rec = self.mgr._start(req, "gvisor", restore=restore, worker_ok=lambda wid: not problems.get(wid, "x"))
         self.mgr._claim(rec, req, app_id, req.timeout_s or DEFAULT_TIMEOUT_S, init=False)
@@ -179,3 +183,8 @@ class SnapshotManager:
             w.commands.put_nowait(worker_pb2.WorkerCommand(forget_snapshot=snapshot_id))
         log.info("memory snapshot %s deleted", snapshot_id)
         return True
+
+
+def _resume_secret(stored: bytes) -> bytes:
+    """A snapshot's resume secret from its row: encrypted, or (taken before secrets were encrypted) as is."""
+    return stored if len(stored) == RESUME_SECRET_BYTES else default_box().decrypt_bytes(stored)

@@ -1,4 +1,4 @@
-"""Encryption at rest for Secrets: a Fernet key (AES-128-CBC + HMAC-SHA256, from `cryptography`).
+"""Encryption at rest for Secrets (and memory snapshots' resume secrets): a Fernet key (AES-128-CBC + HMAC-SHA256, from `cryptography`).
 
 The key comes from the environment variable SQUALL_SECRET_KEY (a urlsafe-base64 Fernet key,
 for servers that share one database), or else from SQUALL_HOME/server/secret.key, created
@@ -51,11 +51,17 @@ class SecretBox:
         return cls(load_or_create_key(server_home / KEY_FILE))
 
     def encrypt(self, env: dict[str, str]) -> bytes:
-        return self._fernet.encrypt(json.dumps(env, sort_keys=True).encode())
+        return self.encrypt_bytes(json.dumps(env, sort_keys=True).encode())
 
     def decrypt(self, data: bytes) -> dict[str, str]:
+        return json.loads(self.decrypt_bytes(data))
+
+    def encrypt_bytes(self, data: bytes) -> bytes:
+        return self._fernet.encrypt(data)
+
+    def decrypt_bytes(self, data: bytes) -> bytes:
         try:
-            return json.loads(self._fernet.decrypt(data))
+            return self._fernet.decrypt(data)
         except InvalidToken:
             raise ValueError("a stored secret cannot be decrypted with this server's secret key (was SQUALL_SECRET_KEY or secret.key changed?)") from None
 
