@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
 import sqlite3
 
 import pytest
@@ -13,6 +14,7 @@ import squall
 from squall.exception import InvalidError, NotFoundError
 from squall.server.secret_box import SecretBox
 from tests.conftest import using
+from tests.integration.test_sandbox_tunnels import _echo, _retry
 
 pytestmark = [pytest.mark.runtime, pytest.mark.integration]
 
@@ -376,14 +378,44 @@ def test_sandbox_with_network_restores_with_a_network_of_its_own(sdk, gvisor_clu
             s.terminate()
 
 
-def test_sandbox_with_ports_refused_clearly(sdk):
-    sb = squall.Sandbox.create(encrypted_ports=[8000], timeout=60)
+# Echoes on 9000 and 9443, a thread a connection.
+ECHO_SERVER = """
+import socket, threading
+def serve(port):
+    srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); srv.bind(("0.0.0.0", port)); srv.listen(16)
+    while True:
+        conn, _ = srv.accept()
+        def handle(c=conn):
+            with c:
+                while data := c.recv(65536):
+                    c.sendall(data)
+        threading.Thread(target=handle, daemon=True).start()
+threading.Thread(target=serve, args=(9443,), daemon=True).start()
+serve(9000)
+"""
+
+
+def test_a_restored_sandbox_serves_its_ports_through_tunnels_of_its_own(sdk):
+    sb = squall.Sandbox.create("python3", "-c", ECHO_SERVER, unencrypted_ports=[9000], encrypted_ports=[9443], timeout=180)
+    restored = None
     try:
-        with pytest.raises(InvalidError, match="exposed ports"):
-            sb.snapshot_memory()
-        assert sb.exec("echo", "still here").stdout.read() == "still here\n"
+        source = sb.tunnels(timeout=60)
+        assert _retry(lambda: _echo(source[9000].tcp_socket, b"before")) == b"before"
+        snap = sb.snapshot_memory()
+        restored = squall.Sandbox.from_snapshot(snap)
+        tunnels = restored.tunnels(timeout=60)
+        assert sorted(tunnels) == [9000, 9443]
+        assert tunnels[9000].tcp_socket != source[9000].tcp_socket  # its own listeners, to its own address
+        # The server that listened at snapshot time answers in the copy, plain and over TLS, and in the source still.
+        payload = os.urandom(100_000)
+        assert _retry(lambda: _echo(tunnels[9000].tcp_socket, payload)) == payload
+        assert _retry(lambda: _echo(tunnels[9443].tls_socket, b"tls", tunnels[9443].ssl_context(), tunnels[9443].host)) == b"tls"
+        assert _echo(source[9000].tcp_socket, b"source") == b"source"
+        snap.delete()
     finally:
         sb.terminate()
+        if restored is not None:
+            restored.terminate()
 
 
 def test_runc_sandbox_refused_clearly(runc_cluster, monkeypatch):

@@ -718,7 +718,7 @@ class Sandbox:
     async def snapshot_memory(self, timeout: float = 300.0):
         """A SandboxSnapshot of this sandbox's processes, memory and files as they are now; the sandbox
         runs on (paused for the moment of the checkpoint; TCP connections open then are aborted). gVisor
-        sandboxes without ports only. Kept until deleted; `Sandbox.from_snapshot` starts new sandboxes from it."""
+        sandboxes without Volumes only. Kept until deleted; `Sandbox.from_snapshot` starts new sandboxes from it."""
         from squall.sdk.sandbox_snapshot import SandboxSnapshot
 
         info = await _call("SandboxSnapshotMemory", sb_pb.SandboxRef(sandbox_id=self.object_id), timeout=max(timeout, 1.0) + 5)

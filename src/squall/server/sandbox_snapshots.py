@@ -1,7 +1,7 @@
 """Memory snapshots of sandboxes in the control plane: take one, restore one as a new sandbox,
 list and delete them.
 
-Taking one (gVisor sandboxes without ports or Volumes): the sandbox's worker is asked to checkpoint
+Taking one (gVisor sandboxes without Volumes): the sandbox's worker is asked to checkpoint
 it, with a fresh resume secret. The worker detaches the supervisor from its link (runsc cannot
 checkpoint the host socket), pauses, checkpoints and resumes the sandbox, packs image and files
 into the blob store, and lets the supervisor back in once it proves itself with HMAC(secret, a
@@ -12,7 +12,8 @@ it was taken with, and its secret; it is kept until deleted.
 Restoring one: a worker with the same runsc build and platform and at least those CPU features
 (otherwise the request is refused, naming what differs) gets the secret and the new sandbox's
 fresh token, runs `runsc restore` into a new sandbox (new id, its own cgroup, disk and network
-namespace: with network access, a new address with the source's egress policy) and opens the new sandbox's stream once the restored supervisor proved itself. No init
+namespace: with network access, a new address with the source's egress policy; with ports, tunnels
+of its own) and opens the new sandbox's stream once the restored supervisor proved itself. No init
 is sent: it has its env already.
 
 The secret is no credential to this server (the worker, which is trusted, checks the proof); it
@@ -61,9 +62,6 @@ class SnapshotManager:
         if rec.runtime != "gvisor":
             raise SnapshotRefused(f"sandbox {rec.sandbox_id} runs under {rec.runtime}: memory snapshots need runtime='gvisor' (runsc checkpoint); "
                                   "create it with Sandbox.create(..., runtime='gvisor')")
-        if rec.request.encrypted_ports or rec.request.unencrypted_ports:
-            raise SnapshotRefused(f"sandbox {rec.sandbox_id} has exposed ports: memory snapshots of sandboxes with ports are not supported yet; "
-                                  "create it without encrypted_ports/unencrypted_ports to take memory snapshots")
         if rec.request.volumes:
             raise SnapshotRefused(f"sandbox {rec.sandbox_id} has Volumes mounted: memory snapshots of sandboxes with volumes are not supported yet")
         if rec.snapshotting:
