@@ -7,8 +7,8 @@
  * in any image; where no C compiler is found, the supervisor starts processes itself.
  *
  * It starts the sandbox: `squall-spawn --init python3 ... supervisor` (the sandbox's main process)
- * forks itself to serve a new SOCK_SEQPACKET socketpair, then execs the supervisor, with the other
- * end as fd 3 and two more arguments: "3" and the server's pid. So the supervisor stays
+ * starts its server (a clone sharing its memory) on a new SOCK_SEQPACKET socketpair, then execs the
+ * supervisor, with the other end as fd 3 and two more arguments: "3" and the server's pid. So the supervisor stays
  * the sandbox's init (which user code cannot kill), and this program is started without a start by
  * CPython. (`squall-spawn FD` serves a socket it was given instead: the unit tests start it so.) It
  * exits when the supervisor's end closes. User code can kill it (`kill -9 -1`): the supervisor then
@@ -220,7 +220,7 @@ static int server(void *arg) {
 /* --init CMD...: start this program's server on a new socketpair, and become `CMD... 3 PID` (the
  * supervisor), with the other end as fd 3. The server is a clone(CLONE_VM) of this process that
  * keeps this address space when the execve replaces ours: under gVisor each new address space
- * costs a host stub process, which fork() would add (~15 ms of CPU per sandbox start). */
+ * costs a host stub process, which fork() would add (~5 ms of CPU and ~15 ms per sandbox start). */
 static void become_supervisor(int argc, char **argv) {
 	static struct server_start start;
 	int pair[2], gate[2];

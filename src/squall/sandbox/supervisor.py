@@ -12,7 +12,7 @@ gVisor every module costs milliseconds, and this process is on the path of every
 So: an epoll loop instead of asyncio, its own framing instead of gRPC, and processes started by
 `squall-spawn` (spawn.c, a static C program the worker builds: under gVisor's ptrace platform each
 system call costs tens of microseconds, and CPython's own start of a process makes ~80 of them).
-`squall-spawn --init` is the sandbox's main process: it forks its server, then execs this.
+`squall-spawn --init` is the sandbox's main process: it starts its server, then execs this.
 
 Frames on the link: a 4-byte big-endian length, then the body.
 - worker -> supervisor: `marshal` of a dict {"kind": ..., fields...} (the worker is trusted);
