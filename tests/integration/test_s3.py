@@ -178,3 +178,41 @@ def test_a_writable_cloud_bucket_mount_writes_back_when_the_container_ends(s3, s
         from squall.client import client as squall_client
 
         squall_client.reset_client()
+
+
+@pytest.mark.runtime
+def test_a_sandbox_mounts_s3_prefixes_read_only_and_writable(s3, s3_cluster, monkeypatch):
+    _, client = s3
+    client.create_bucket(Bucket="squall-sandbox")
+    for key, body in (("in/a.txt", b"alpha"), ("out/old.txt", b"old"), ("out/kept.txt", b"kept")):
+        client.put_object(Bucket="squall-sandbox", Key=key, Body=body)
+    s3_cluster.use_in_this_process(monkeypatch)
+    import squall
+
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    creds = squall.Secret.from_dict({"AWS_ACCESS_KEY_ID": "squall-test", "AWS_SECRET_ACCESS_KEY": "squall-test"})
+    inputs = squall.CloudBucketMount("squall-sandbox", bucket_endpoint_url=endpoint, key_prefix="in/", secret=creds, read_only=True)
+    outputs = squall.CloudBucketMount("squall-sandbox", bucket_endpoint_url=endpoint, key_prefix="out/", secret=creds)
+    try:
+        sb = squall.Sandbox.create(runtime="runc", volumes={"/in": inputs, "/out": outputs}, timeout=120)
+        try:
+            assert sb.filesystem.read_text("/in/a.txt") == "alpha"
+            assert sorted(e.path for e in sb.filesystem.list_files("/out")) == ["/out/kept.txt", "/out/old.txt"]
+            p = sb.exec("sh", "-c", "touch /in/new.txt 2>/dev/null || echo read-only; echo written > /out/new.txt; rm /out/old.txt")
+            assert p.stdout.read() == "read-only\n" and p.wait() == 0, p.stderr.read()
+        finally:
+            sb.terminate()
+        # Terminated: the worker writes the writable mount's changes back as the sandbox goes.
+        want = {"in/a.txt": b"alpha", "out/kept.txt": b"kept", "out/new.txt": b"written\n"}
+        deadline = time.monotonic() + 60
+        while True:
+            keys = {o["Key"]: client.get_object(Bucket="squall-sandbox", Key=o["Key"])["Body"].read()
+                    for o in client.list_objects_v2(Bucket="squall-sandbox")["Contents"]}
+            if keys == want or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert keys == want
+    finally:
+        from squall.client import client as squall_client
+
+        squall_client.reset_client()

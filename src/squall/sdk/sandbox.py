@@ -81,7 +81,6 @@ def _check_create(cmd, name, image, env, secrets, volumes, timeout, idle_timeout
                   outbound_cidr_allowlist, encrypted_ports, unencrypted_ports, runtime, tags) -> sb_pb.SandboxCreateRequest:
     from squall.sdk.image import Image
     from squall.sdk.secret import Secret
-
     from squall.sdk.volume import check_volumes
 
     check_volumes(volumes, "Sandbox.create")  # a bad mount fails here, before anything is created
@@ -586,12 +585,12 @@ class Sandbox:
             from squall.sdk.function import progress
 
             request.image_id = (await image._build(await get_client(), on_log=lambda line: progress.image_log("sandbox image", line)))[0]
-        from squall.sdk.volume import check_volumes, mount_spec
+        from squall.sdk.volume import bucket_secrets, check_volumes, mount_spec
 
-        for path, vol in check_volumes(volumes, "Sandbox.create").items():
-            if getattr(vol, "bucket_name", None):
-                raise InvalidError(f"Sandbox.create(volumes={{{path!r}: ...}}): CloudBucketMount is not supported for sandboxes yet; use a Volume")
+        volumes = check_volumes(volumes, "Sandbox.create")
+        for path, vol in volumes.items():
             request.volumes.append(await mount_spec(path, vol))
+        secrets = [*secrets, *bucket_secrets(volumes)]  # a CloudBucketMount's credentials: the sandbox gets them too, as a function does
         ephemeral = [s for s in secrets if s._ephemeral]
         try:
             for s in secrets:

@@ -63,7 +63,7 @@ class SnapshotManager:
             raise SnapshotRefused(f"sandbox {rec.sandbox_id} runs under {rec.runtime}: memory snapshots need runtime='gvisor' (runsc checkpoint); "
                                   "create it with Sandbox.create(..., runtime='gvisor')")
         if rec.request.volumes:
-            raise SnapshotRefused(f"sandbox {rec.sandbox_id} has Volumes mounted: memory snapshots of sandboxes with volumes are not supported yet")
+            raise SnapshotRefused(f"sandbox {rec.sandbox_id} has Volumes or CloudBucketMounts mounted: memory snapshots of sandboxes with them are not supported yet")
         if rec.snapshotting:
             raise SnapshotRefused(f"sandbox {rec.sandbox_id} is being snapshotted already; try again when that one is done")
 

@@ -202,13 +202,18 @@ class SandboxManager:
         rec.pooled = pooled
         self.sandboxes[rec.sandbox_id] = rec
         self._tokens[rec.token] = rec.sandbox_id
+        bucket_env = {}
+        if any(v.bucket_name for v in req.volumes):  # the worker mounts them with the sandbox's Secrets' credentials
+            from squall.server.secret_box import secret_env
+
+            bucket_env = secret_env(self.cp.store, list(req.secret_ids))
         w = self.cp.workers[choice.worker_id]
         w.commands.put_nowait(worker_pb2.WorkerCommand(start_sandbox=sb_pb.StartSandbox(
             sandbox_id=rec.sandbox_id, token=rec.token, runtime=runtime, cpu_limit=max(DEFAULT_CPU_LIMIT, req.cpu), memory_limit_mb=memory_limit,
             pids_limit=PIDS_LIMIT, block_network=req.block_network, outbound_cidr_allowlist=list(req.outbound_cidr_allowlist),
             scheduled_at=time.time(), image_id=req.image_id, disk_limit_mb=disk_limit_mb(),
             image=self.cp.images.plan_for_container(req.image_id) if req.image_id and self.cp.images is not None else None,
-            volumes=list(req.volumes), encrypted_ports=list(req.encrypted_ports), unencrypted_ports=list(req.unencrypted_ports),
+            volumes=list(req.volumes), bucket_env=bucket_env, encrypted_ports=list(req.encrypted_ports), unencrypted_ports=list(req.unencrypted_ports),
             restore=restore,
         )))
         self._spawn(self._lifetime(rec))

@@ -321,5 +321,5 @@ class _VolumeStart:
     def __init__(self, start: sb_pb.StartSandbox) -> None:
         self.container_id = start.sandbox_id
         self.token = start.token
-        self.secret_env: dict[str, str] = {}
+        self.secret_env: dict[str, str] = dict(start.bucket_env)  # for its CloudBucketMounts' credentials
         self.definition = types.SimpleNamespace(volumes=list(start.volumes))

@@ -554,7 +554,14 @@ class AgentEvent(_message.Message):
     def __init__(self, hello: _Optional[str] = ..., output: _Optional[_Union[AgentOutput, _Mapping]] = ..., exited: _Optional[_Union[AgentExited, _Mapping]] = ..., file: _Optional[_Union[AgentFileReply, _Mapping]] = ..., stdin_ack: _Optional[_Union[AgentStdinAck, _Mapping]] = ..., started: _Optional[str] = ...) -> None: ...
 
 class StartSandbox(_message.Message):
-    __slots__ = ("sandbox_id", "token", "runtime", "cpu_limit", "memory_limit_mb", "pids_limit", "block_network", "outbound_cidr_allowlist", "scheduled_at", "image_id", "disk_limit_mb", "image", "volumes", "encrypted_ports", "unencrypted_ports", "restore")
+    __slots__ = ("sandbox_id", "token", "runtime", "cpu_limit", "memory_limit_mb", "pids_limit", "block_network", "outbound_cidr_allowlist", "scheduled_at", "image_id", "disk_limit_mb", "image", "volumes", "bucket_env", "encrypted_ports", "unencrypted_ports", "restore")
+    class BucketEnvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
@@ -568,6 +575,7 @@ class StartSandbox(_message.Message):
     DISK_LIMIT_MB_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     VOLUMES_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_ENV_FIELD_NUMBER: _ClassVar[int]
     ENCRYPTED_PORTS_FIELD_NUMBER: _ClassVar[int]
     UNENCRYPTED_PORTS_FIELD_NUMBER: _ClassVar[int]
     RESTORE_FIELD_NUMBER: _ClassVar[int]
@@ -584,10 +592,11 @@ class StartSandbox(_message.Message):
     disk_limit_mb: int
     image: _common_pb2.ImagePlan
     volumes: _containers.RepeatedCompositeFieldContainer[_common_pb2.VolumeMount]
+    bucket_env: _containers.ScalarMap[str, str]
     encrypted_ports: _containers.RepeatedScalarFieldContainer[int]
     unencrypted_ports: _containers.RepeatedScalarFieldContainer[int]
     restore: RestoreFrom
-    def __init__(self, sandbox_id: _Optional[str] = ..., token: _Optional[str] = ..., runtime: _Optional[str] = ..., cpu_limit: _Optional[float] = ..., memory_limit_mb: _Optional[int] = ..., pids_limit: _Optional[int] = ..., block_network: _Optional[bool] = ..., outbound_cidr_allowlist: _Optional[_Iterable[str]] = ..., scheduled_at: _Optional[float] = ..., image_id: _Optional[str] = ..., disk_limit_mb: _Optional[int] = ..., image: _Optional[_Union[_common_pb2.ImagePlan, _Mapping]] = ..., volumes: _Optional[_Iterable[_Union[_common_pb2.VolumeMount, _Mapping]]] = ..., encrypted_ports: _Optional[_Iterable[int]] = ..., unencrypted_ports: _Optional[_Iterable[int]] = ..., restore: _Optional[_Union[RestoreFrom, _Mapping]] = ...) -> None: ...
+    def __init__(self, sandbox_id: _Optional[str] = ..., token: _Optional[str] = ..., runtime: _Optional[str] = ..., cpu_limit: _Optional[float] = ..., memory_limit_mb: _Optional[int] = ..., pids_limit: _Optional[int] = ..., block_network: _Optional[bool] = ..., outbound_cidr_allowlist: _Optional[_Iterable[str]] = ..., scheduled_at: _Optional[float] = ..., image_id: _Optional[str] = ..., disk_limit_mb: _Optional[int] = ..., image: _Optional[_Union[_common_pb2.ImagePlan, _Mapping]] = ..., volumes: _Optional[_Iterable[_Union[_common_pb2.VolumeMount, _Mapping]]] = ..., bucket_env: _Optional[_Mapping[str, str]] = ..., encrypted_ports: _Optional[_Iterable[int]] = ..., unencrypted_ports: _Optional[_Iterable[int]] = ..., restore: _Optional[_Union[RestoreFrom, _Mapping]] = ...) -> None: ...
 
 class RestoreFrom(_message.Message):
     __slots__ = ("snapshot_id", "blob_digest", "resume_secret", "runtime_version", "cpu_features", "platform")
