@@ -58,6 +58,7 @@ RESUME_TRIES = 20  # reconnections the worker may turn away before the superviso
 RESUME_RETRY_S = 0.05
 MAIN = ""  # the exec id of the main command
 READ_CHUNK = 64 * 1024
+RECV_START, RECV_MAX = 64 * 1024, 1 << 20  # an idle sandbox keeps the small buffer: ~1 MiB less memory each
 MAX_FRAME = 8 << 20
 WATCHDOG_S = 0.01  # while user processes run
 IDLE_WATCHDOG_S = 0.5  # no exec, but processes that outlived theirs
@@ -158,7 +159,7 @@ class Supervisor:
         self.ep = select.epoll()
         self.now = time.monotonic()  # read once a turn of the loop: under gVisor it is a system call
         self.inbuf = bytearray()
-        self.recv_buf = bytearray(1 << 20)
+        self.recv_buf = bytearray(RECV_START)  # grown to RECV_MAX by the first read that fills it
         self.outbuf = bytearray()
         self.link_mask = EPOLLIN
         self.closing = False  # the main command's exit is sent: flush, then stop
@@ -263,6 +264,8 @@ class Supervisor:
                 self.lost = True
             return
         self.inbuf += memoryview(self.recv_buf)[:n]
+        if n == len(self.recv_buf) < RECV_MAX:  # a large transfer (file chunks): fewer, larger reads
+            self.recv_buf = bytearray(RECV_MAX)
         while len(self.inbuf) >= 4:
             n = int.from_bytes(self.inbuf[:4], "big")
             if n > MAX_FRAME:
