@@ -10,7 +10,7 @@
   spawn.c, which makes far fewer system calls);
 - 100 sandboxes created at once: seconds until every one has answered an exec, with network
   (the default) and with block_network=True, beside 100 raw `runsc run --detach` + `runsc exec`
-  at once (no network);
+  at once (no network); the median of 3 rounds each (`--rounds`), every round shown;
 - idle sandboxes per GiB: the memory cgroups of N idle sandboxes, summed;
 - memory snapshots of a process that imported torch (`--only-snapshot` runs just this row and
   merges it into the last results): create to the process's first answer (cold), snapshot_memory(),
@@ -124,8 +124,10 @@ def exec_figures(runtime: str, n: int) -> dict:
         stop(c)
 
 
-def concurrent_figures(count: int, block_network: bool = False) -> dict:
-    """`count` Sandbox.create() at once, each then answering `exec echo ready`; timed until all answered."""
+def concurrent_figures(count: int, rounds: int, block_network: bool = False) -> dict:
+    """`count` Sandbox.create() at once, each then answering `exec echo ready`; timed until all
+    answered. `rounds` times on one cluster (each after the last one's sandboxes are gone): the
+    median, and every round (one round on this 2-CPU VM moves by seconds with the host's load)."""
     import squall
 
     c = cluster("gvisor")
@@ -136,17 +138,22 @@ def concurrent_figures(count: int, block_network: bool = False) -> dict:
             out = p.stdout.read()
             return sb, out == "ready\n", p.exit_reason
 
-        t0 = time.perf_counter()
-        with concurrent.futures.ThreadPoolExecutor(count) as pool:
-            results = list(pool.map(one, range(count)))
-        dt = time.perf_counter() - t0
-        failed = [reason for _, ok, reason in results if not ok]
-        for sb, _, _ in results:
-            sb.terminate()
+        times, failed = [], []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            with concurrent.futures.ThreadPoolExecutor(count) as pool:
+                results = list(pool.map(one, range(count)))
+            times.append(round(time.perf_counter() - t0, 2))
+            failed += [reason for _, ok, reason in results if not ok]
+            for sb, _, _ in results:
+                sb.terminate()
+            for sb, _, _ in results:
+                sb.wait(raise_on_termination=False)
+            time.sleep(3)  # their networks and disks go in the background
         if failed:
-            print(f"{len(failed)} of {count} sandboxes failed: {sorted(set(failed))[:5]}", file=sys.stderr)
+            print(f"{len(failed)} of {count * rounds} sandboxes failed: {sorted(set(failed))[:5]}", file=sys.stderr)
         key = "concurrent_blocked" if block_network else "concurrent"
-        return {"concurrent_creates": count, f"{key}_all_ready_s": round(dt, 2), f"{key}_failed": len(failed)}
+        return {"concurrent_creates": count, f"{key}_all_ready_s": round(statistics.median(times), 2), f"{key}_rounds_s": times, f"{key}_failed": len(failed)}
     finally:
         stop(c)
 
@@ -387,13 +394,14 @@ def _remove_container(runtime: list[str], cid: str) -> None:
         time.sleep(0.1)
 
 
-def concurrent_floor_figures(count: int) -> dict:
+def concurrent_floor_figures(count: int, rounds: int) -> dict:
     """The floor of the 100-at-once row: `count` raw `runsc run --detach` of an idle container on
     the same rootfs, started at once, each then answering `runsc exec ... echo ready`; timed until
-    all answered. No network (`--network=none`), no cgroup setup, no supervisor: gVisor alone."""
+    all answered, `rounds` times (the median, and each). No network (`--network=none`), no cgroup
+    setup, no supervisor: gVisor alone."""
+    times, failed = [], 0
     with tempfile.TemporaryDirectory() as bundle:
         _, runsc = _raw_bundle(bundle, ["sleep", "600"])
-        ids = [f"flc-{os.getpid()}-{i:04d}" for i in range(count)]  # one width: runsc takes an id's unique prefix as the id
 
         def one(cid: str) -> bool:
             # Not a pipe: the detached sandbox would hold it open, and the read would wait for it to end.
@@ -404,21 +412,30 @@ def concurrent_floor_figures(count: int) -> dict:
             out = subprocess.run([*runsc, "exec", cid, "echo", "ready"], stdin=subprocess.DEVNULL, capture_output=True, text=True).stdout
             return out == "ready\n"
 
-        try:
-            t0 = time.perf_counter()
-            with concurrent.futures.ThreadPoolExecutor(count) as pool:
-                ok = list(pool.map(one, ids))
-            dt = time.perf_counter() - t0
-        finally:
-            with concurrent.futures.ThreadPoolExecutor(16) as pool:
-                list(pool.map(lambda cid: _remove_container(runsc, cid), ids))
-    return {"runsc_concurrent_all_ready_s": round(dt, 2), "runsc_concurrent_failed": ok.count(False)}
+        for r in range(rounds):
+            ids = [f"flc-{os.getpid()}-{r}-{i:04d}" for i in range(count)]  # one width: runsc takes an id's unique prefix as the id
+            try:
+                t0 = time.perf_counter()
+                with concurrent.futures.ThreadPoolExecutor(count) as pool:
+                    ok = list(pool.map(one, ids))
+                times.append(round(time.perf_counter() - t0, 2))
+                failed += ok.count(False)
+            finally:
+                with concurrent.futures.ThreadPoolExecutor(16) as pool:
+                    list(pool.map(lambda cid: _remove_container(runsc, cid), ids))
+            time.sleep(3)
+    return {"runsc_concurrent_all_ready_s": round(statistics.median(times), 2), "runsc_concurrent_rounds_s": times, "runsc_concurrent_failed": failed}
+
+
+def _rounds(values) -> str:
+    return f" (rounds: {', '.join(f'{v:g}' for v in values)})" if values else ""
 
 
 def _floor_concurrent(f: dict) -> str:
     if "runsc_concurrent_all_ready_s" not in f:
         return ""
-    return f"`runsc run --detach` + `runsc exec echo ready`, no network: {f['runsc_concurrent_all_ready_s']} s ({f['runsc_concurrent_failed']} failed)"
+    return (f"`runsc run --detach` + `runsc exec echo ready`, no network: {f['runsc_concurrent_all_ready_s']} s{_rounds(f.get('runsc_concurrent_rounds_s'))}, "
+            f"{f['runsc_concurrent_failed']} failed")
 
 
 def markdown(r: dict) -> str:
@@ -431,10 +448,10 @@ def markdown(r: dict) -> str:
          f"`runsc exec true`: {f['runsc_exec_true_p50_ms']} ms" + (f"; `true` by posix_spawn from a process inside the sandbox: {f['runsc_inside_spawn_true_p50_ms']} ms"
                                                            if "runsc_inside_spawn_true_p50_ms" in f else ""), "≤ 10 ms"),
         ("exec round trip (`true`), runc, p50", f"{s['exec_runc_p50_ms']} ms", f"`runc exec true`: {f['runc_exec_true_p50_ms']} ms", "≤ 10 ms"),
-        (f"{s['concurrent_creates']} sandboxes created at once, all answered an exec", f"{s['concurrent_all_ready_s']} s ({s['concurrent_failed']} failed)",
-         _floor_concurrent(f), "≤ 10 s"),
-        ("the same, `block_network=True`", f"{s.get('concurrent_blocked_all_ready_s', '-')} s ({s.get('concurrent_blocked_failed', '-')} failed)",
-         _floor_concurrent(f), ""),
+        (f"{s['concurrent_creates']} sandboxes created at once, all answered an exec, median", f"{s['concurrent_all_ready_s']} s"
+         f"{_rounds(s.get('concurrent_rounds_s'))}, {s['concurrent_failed']} failed", _floor_concurrent(f), "≤ 10 s"),
+        ("the same, `block_network=True`", f"{s.get('concurrent_blocked_all_ready_s', '-')} s{_rounds(s.get('concurrent_blocked_rounds_s'))}, "
+         f"{s.get('concurrent_blocked_failed', '-')} failed", _floor_concurrent(f), ""),
         ("idle sandboxes per GiB (memory cgroups)", f"{s['idle_sandboxes_per_gib']} ({s['idle_sandbox_mib']} MiB each)", "", ""),
     ]
     if "torch_restore_p50_s" in s:
@@ -457,6 +474,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--concurrent", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the at-once rows (their median is the figure)")
     parser.add_argument("--idle", type=int, default=20)
     parser.add_argument("--only-concurrent", action="store_true")
     parser.add_argument("--only-snapshot", action="store_true", help="run the memory snapshot row only, merged into the last results")
@@ -465,9 +483,9 @@ def main() -> None:
     results = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{platform.node()} ({os.cpu_count()} cpu)", "squall": {}}
     out_dir = ROOT / "benchmarks" / "results"
     if args.only_concurrent:
-        print(concurrent_floor_figures(args.concurrent))
-        print(concurrent_figures(args.concurrent))
-        print(concurrent_figures(args.concurrent, block_network=True))
+        print(concurrent_floor_figures(args.concurrent, args.rounds))
+        print(concurrent_figures(args.concurrent, args.rounds))
+        print(concurrent_figures(args.concurrent, args.rounds, block_network=True))
         return
     if args.only_snapshot:
         last = json.loads((out_dir / "sandbox.json").read_text())
@@ -483,9 +501,9 @@ def main() -> None:
     results["squall"].update(create_figures(args.samples))
     for rt in ("gvisor", "runc"):
         results["squall"].update(exec_figures(rt, args.samples * 5))
-    results["floor"].update(concurrent_floor_figures(args.concurrent))
-    results["squall"].update(concurrent_figures(args.concurrent))
-    results["squall"].update(concurrent_figures(args.concurrent, block_network=True))
+    results["floor"].update(concurrent_floor_figures(args.concurrent, args.rounds))
+    results["squall"].update(concurrent_figures(args.concurrent, args.rounds))
+    results["squall"].update(concurrent_figures(args.concurrent, args.rounds, block_network=True))
     results["squall"].update(density_figures(args.idle))
     figures = snapshot_figures(args.snapshot_samples, 2 * args.snapshot_samples)
     results["squall"].update(figures)
