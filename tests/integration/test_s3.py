@@ -44,6 +44,18 @@ def s3():
         server.stop()
 
 
+def _objects_once(client, bucket: str, want: dict[str, bytes], timeout: float = 60) -> dict[str, bytes]:
+    """The bucket's objects (key -> body) once they are `want`, or as they are at the deadline:
+    a container's writable bucket mount is written back as it goes, after the call returned."""
+    deadline = time.monotonic() + timeout
+    while True:
+        objects = {o["Key"]: client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+                   for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+        if objects == want or time.monotonic() > deadline:
+            return objects
+        time.sleep(0.2)
+
+
 def _keys(client, prefix: str) -> list[str]:
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
     return [o["Key"] for page in pages for o in page.get("Contents", [])]
@@ -166,13 +178,7 @@ def test_a_writable_cloud_bucket_mount_writes_back_when_the_container_ends(s3, s
         # The app stopped: its container ends cleanly and writes its changes back (the worker does
         # that as the container goes, so wait for it with a deadline).
         want = {"work/changed.txt": b"changed", "work/kept.txt": b"untouched", "work/new.txt": b"written in the container", "elsewhere.txt": b"x"}
-        deadline = time.monotonic() + 60
-        while True:
-            keys = {o["Key"]: client.get_object(Bucket="squall-work", Key=o["Key"])["Body"].read()
-                    for o in client.list_objects_v2(Bucket="squall-work")["Contents"]}
-            if keys == want or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+        keys = _objects_once(client, "squall-work", want)
         assert keys == want
     finally:
         from squall.client import client as squall_client
@@ -204,13 +210,7 @@ def test_a_sandbox_mounts_s3_prefixes_read_only_and_writable(s3, s3_cluster, mon
             sb.terminate()
         # Terminated: the worker writes the writable mount's changes back as the sandbox goes.
         want = {"in/a.txt": b"alpha", "out/kept.txt": b"kept", "out/new.txt": b"written\n"}
-        deadline = time.monotonic() + 60
-        while True:
-            keys = {o["Key"]: client.get_object(Bucket="squall-sandbox", Key=o["Key"])["Body"].read()
-                    for o in client.list_objects_v2(Bucket="squall-sandbox")["Contents"]}
-            if keys == want or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+        keys = _objects_once(client, "squall-sandbox", want)
         assert keys == want
     finally:
         from squall.client import client as squall_client

@@ -53,8 +53,8 @@ SUPERVISOR_ARGV = ["python3", "-I", "-S", "-c", f"import sys; sys.path.insert(0,
 
 
 def supervisor_argv(with_spawn_helper: bool) -> list[str]:
-    """The sandbox's main process: the supervisor, through squall-spawn (which forks itself to start
-    the supervisor's processes, then becomes it) where the worker could build it (supervisor_dir.py)."""
+    """The sandbox's main process: the supervisor, through squall-spawn (which starts its server, a clone
+    that starts the supervisor's processes, then becomes it) where the worker could build it (supervisor_dir.py)."""
     if with_spawn_helper:
         return [f"{SUPERVISOR_DIR}/{supervisor_dir.SPAWN_HELPER}", "--init", *SUPERVISOR_ARGV]
     return SUPERVISOR_ARGV

@@ -3,7 +3,7 @@
 It holds the supervisor (squall/sandbox/supervisor.py and processes.py, compiled for the Python the
 images usually have) and `squall-spawn`, the static C program the supervisor starts processes with
 (squall/sandbox/spawn.c: under gVisor a start costs a dozen system calls instead of ~80). The worker
-makes it once, under the cache, named by the hash of both sources, so a sandbox restored from a
+makes it once, under the cache, named by the hash of its sources, so a sandbox restored from a
 memory snapshot finds the same files at the same path. Without a C compiler (or a static C library)
 there is no `squall-spawn`, and the supervisor starts processes itself: slower under gVisor, the
 same otherwise; the worker says so once.
